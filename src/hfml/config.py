@@ -1,0 +1,250 @@
+"""Loading and validating the workflow configuration.
+
+Validation has two layers: the JSON Schema (types, ranges, unknown keys,
+defaults) and the checks a schema cannot express (pT edges increasing, queries
+that parse and name only columns of the input tree, classes from both data and
+MC).  Every error names the key, the bad value and what is allowed.
+"""
+
+import io
+import os
+import tokenize
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+import pandas as pd
+import yaml
+
+from hfml.errors import ConfigError, HfmlError, nearest
+from hfml.io import resolve_inputs, tree_branches
+from hfml.o2 import KNOWN_BRANCHES
+
+SOURCES = ("data", "mc")
+ALWAYS_KEPT = ("fM", "fPt")
+"""Columns every skimmed sample carries: the invariant mass and the pT."""
+
+
+def load(path: str | os.PathLike, schema: str | os.PathLike) -> dict:
+    """Read a YAML configuration and validate it (defaults filled in)."""
+    with open(path) as stream:
+        config = yaml.safe_load(stream) or {}
+    return validate(config, schema)
+
+
+def validate(config: dict, schema: str | os.PathLike | Mapping) -> dict:
+    """Validate ``config`` in place against the schema, then semantically."""
+    if not isinstance(schema, Mapping):
+        with open(schema) as stream:
+            schema = yaml.safe_load(stream)
+    check_schema(config, schema)
+    check_semantics(config)
+    return config
+
+
+def _with_defaults(validator_class):
+    properties = validator_class.VALIDATORS["properties"]
+
+    def fill_defaults(validator, props, instance, schema):
+        if validator.is_type(instance, "object"):
+            for name, sub in props.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = _copy(sub["default"])
+        yield from properties(validator, props, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": fill_defaults})
+
+
+def _copy(value):
+    return yaml.safe_load(yaml.safe_dump(value))
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _key(path: Iterable) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".") or "(top level)"
+
+
+def check_schema(config: dict, schema: Mapping) -> None:
+    """Fill defaults and raise :class:`ConfigError` on the most relevant violation."""
+    error = jsonschema.exceptions.best_match(_Validator(schema).iter_errors(config))
+    if error is None:
+        return
+    key = _key(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        prefix = "" if key == "(top level)" else f"{key}."
+        details = "; ".join(
+            f"unknown config key {prefix + name!r}{nearest(name, allowed)}"
+            for name in unknown
+        )
+        raise ConfigError(f"{details} (allowed under {key}: {', '.join(allowed)})")
+    description = error.schema.get("description", "") if error.schema else ""
+    hint = f" ({description.strip()})" if description else ""
+    raise ConfigError(f"config key {key!r}: {error.message}{hint}")
+
+
+def pt_bin_label(low: float, high: float) -> str:
+    """Name of a pT bin in file names, e.g. ``pt2_4`` or ``pt2.5_3``."""
+    return f"pt{low:g}_{high:g}"
+
+
+def pt_bin_labels(edges: Iterable[float]) -> list[str]:
+    edges = list(edges)
+    return [pt_bin_label(lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def class_names(config: Mapping, source: str | None = None) -> list[str]:
+    """Class names in config order, optionally only those of one source."""
+    return [c["name"] for c in config["classes"] if source in (None, c["source"])]
+
+
+def query_columns(query: str, columns: Iterable[str]) -> list[str]:
+    """Columns among ``columns`` that the pandas query refers to, in order."""
+    known = set(columns)
+    names: list[str] = []
+    tokens = tokenize.generate_tokens(io.StringIO(query).readline)
+    try:
+        for token in tokens:
+            if token.type == tokenize.NAME and token.string in known:
+                if token.string not in names:
+                    names.append(token.string)
+    except (tokenize.TokenError, SyntaxError) as err:
+        raise ConfigError(f"query {query!r} does not parse: {err}") from err
+    return names
+
+
+def check_query(query: str, key: str, columns: Mapping[str, np.dtype | None]) -> None:
+    """Check that a pandas query parses and names only known columns.
+
+    The query is evaluated on an empty table with the columns' types, which is
+    what pandas itself will do on the real candidates.
+    """
+    if not query.strip():
+        return
+    empty = pd.DataFrame(
+        {name: np.empty(0, dtype or np.float32) for name, dtype in columns.items()}
+    )
+    try:
+        result = empty.query(query)
+    except pd.errors.UndefinedVariableError as err:
+        name = str(err).split("'")[1] if "'" in str(err) else str(err)
+        raise ConfigError(
+            f"config key {key!r}: query {query!r} names {name!r}, which is not a "
+            f"branch of the input tree{nearest(name, columns)}"
+        ) from err
+    except (SyntaxError, ValueError, TypeError, KeyError) as err:
+        raise ConfigError(
+            f"config key {key!r}: query {query!r} is not a valid pandas query: {err}"
+        ) from err
+    if not isinstance(result, pd.DataFrame):
+        raise ConfigError(
+            f"config key {key!r}: query {query!r} must select rows (a condition)"
+        )
+
+
+def input_files(config: Mapping, source: str) -> list[str]:
+    """The real input files of a source (``data`` or ``mc``), resolved from globs."""
+    return resolve_inputs(config["inputs"][source], key=f"inputs.{source}")
+
+
+def input_columns(config: Mapping, source: str) -> dict[str, np.dtype | None]:
+    """Branches (and their dtypes) of the input tree of ``source``.
+
+    The toy sample has the documented O2 layout; real inputs are read from the
+    first file of the source.
+    """
+    tree = config["inputs"]["tree"]
+    if config["inputs"]["toy"]["enabled"]:
+        return dict(KNOWN_BRANCHES[tree]) if tree in KNOWN_BRANCHES else {}
+    files = input_files(config, source)
+    if not files:
+        raise ConfigError(
+            f"config key 'inputs.{source}' lists no file and inputs.toy.enabled is "
+            "false: give paths or glob patterns of the input files"
+        )
+    try:
+        return tree_branches(files[0], tree)
+    except HfmlError as err:
+        raise ConfigError(f"inputs.{source}: {err}") from err
+
+
+def check_semantics(config: Mapping) -> None:
+    """Checks that the schema cannot express; raises :class:`ConfigError`."""
+    edges = config["pt_bins"]
+    for i, (low, high) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        if not high > low:
+            raise ConfigError(
+                f"config key 'pt_bins': edges must be strictly increasing, but "
+                f"pt_bins[{i + 1}] = {high} follows pt_bins[{i}] = {low}"
+            )
+
+    names = class_names(config)
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"config key 'classes': class name {name!r} is repeated")
+    for source in SOURCES:
+        if not class_names(config, source):
+            raise ConfigError(
+                f"config key 'classes': no class has source {source!r}; at least one "
+                "class must come from data and one from mc"
+            )
+
+    toy = config["inputs"]["toy"]
+    if toy["enabled"] and config["inputs"]["tree"] not in KNOWN_BRANCHES:
+        raise ConfigError(
+            f"config key 'inputs.tree': the toy sample is written as "
+            f"{', '.join(KNOWN_BRANCHES)}, not {config['inputs']['tree']!r}"
+        )
+
+    for source in SOURCES:
+        columns = input_columns(config, source)
+        check_query(config["preselection"], "preselection", columns)
+        for i, cls in enumerate(config["classes"]):
+            if cls["source"] == source:
+                check_query(cls["query"], f"classes[{i}].query", columns)
+        for key in ("features", "skim.columns"):
+            section, _, name = key.partition(".")
+            listed = config[section][name] if name else config[section]
+            _check_columns(listed, key, columns, source)
+
+
+def _check_columns(
+    names: Iterable[str], key: str, columns: Mapping[str, Any], source: str
+) -> None:
+    for i, name in enumerate(names):
+        if name not in columns:
+            raise ConfigError(
+                f"config key '{key}[{i}]': {name!r} is not a branch of the "
+                f"{source} input tree{nearest(name, columns)}"
+            )
+        if columns[name] is None:
+            raise ConfigError(
+                f"config key '{key}[{i}]': branch {name!r} is not a numeric scalar"
+            )
+
+
+def skim_columns(config: Mapping, source: str) -> tuple[list[str], list[str]]:
+    """Branches a skim job reads and the subset it writes, for one source."""
+    available = input_columns(config, source)
+    written = list(
+        dict.fromkeys([*config["features"], *ALWAYS_KEPT, *config["skim"]["columns"]])
+    )
+    queries = [config["preselection"]]
+    queries += [c["query"] for c in config["classes"] if c["source"] == source]
+    read = list(written)
+    for query in queries:
+        read += [c for c in query_columns(query, available) if c not in read]
+    return read, written
+
+
+def repository_root() -> Path:
+    """The source tree holding the workflow, for tests and the command line."""
+    return Path(__file__).resolve().parents[2]

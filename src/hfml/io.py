@@ -1,0 +1,258 @@
+"""Reading and writing candidate tables: O2 ROOT files and parquet.
+
+ROOT files are read the way O2Physics writes them: every key that starts with
+``DF_`` is a folder holding the tree; other top-level keys (``metaData``,
+``parentFiles``) are ignored, and of several cycles of a key the highest is
+taken.  Reading is chunked, so memory stays bounded whatever the file size.
+"""
+
+import glob
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import uproot
+
+from hfml.errors import InputError, nearest
+from hfml.o2 import DF_PREFIX, KNOWN_BRANCHES
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+ROOT_MAGIC = b"root"
+
+
+def is_parquet(path: str | os.PathLike) -> bool:
+    return str(path).endswith(PARQUET_SUFFIXES)
+
+
+def resolve_inputs(patterns: Sequence[str], key: str) -> list[str]:
+    """Expand paths and glob patterns into a sorted list of unique files.
+
+    ``key`` names the configuration key the patterns come from, for errors.
+    """
+    files: set[str] = set()
+    for pattern in patterns:
+        matched = glob.glob(os.path.expanduser(pattern), recursive=True)
+        if not matched:
+            raise InputError(f"{key}: no file matches {pattern!r}")
+        files.update(m for m in matched if Path(m).is_file())
+    return sorted(files)
+
+
+def _check_file(path: str) -> None:
+    if not os.path.exists(path):
+        raise InputError(f"input file {path!r} does not exist")
+    if not os.path.isfile(path):
+        raise InputError(f"input file {path!r} is not a regular file")
+
+
+def open_root(path: str) -> uproot.ReadOnlyDirectory:
+    """Open a ROOT file, failing clearly if it is missing, not ROOT or truncated."""
+    _check_file(path)
+    with open(path, "rb") as stream:
+        magic = stream.read(len(ROOT_MAGIC))
+    if magic != ROOT_MAGIC:
+        raise InputError(
+            f"{path!r} is not a ROOT file (it starts with {magic!r}, "
+            f"expected {ROOT_MAGIC!r}); use a .parquet suffix for parquet files"
+        )
+    try:
+        root = uproot.open(path)
+    except (OSError, ValueError, uproot.deserialization.DeserializationError) as err:
+        raise InputError(f"cannot open ROOT file {path!r}: {err}") from err
+    size = os.path.getsize(path)
+    if root.file.fEND > size:
+        root.close()
+        raise InputError(
+            f"ROOT file {path!r} is truncated: its header says {root.file.fEND} "
+            f"bytes, the file has {size}"
+        )
+    return root
+
+
+def dataframe_folders(root: uproot.ReadOnlyDirectory) -> list[str]:
+    """Names of the ``DF_*`` folders, in the order they were written."""
+    return [
+        key
+        for key in root.keys(recursive=False, cycle=False)
+        if key.startswith(DF_PREFIX)
+    ]
+
+
+def _tree(root: uproot.ReadOnlyDirectory, folder: str, tree: str, path: str):
+    directory = root[folder]
+    names = directory.keys(recursive=False, cycle=False)
+    if tree not in names:
+        raise InputError(
+            f"{path!r}: folder {folder!r} has no tree {tree!r}"
+            f"{nearest(tree, names)} (it holds {', '.join(names) or 'nothing'})"
+        )
+    return directory[tree]
+
+
+def _dtype_of(branch) -> np.dtype | None:
+    interpretation = branch.interpretation
+    if not isinstance(interpretation, uproot.AsDtype):
+        return None
+    dtype = np.dtype(interpretation.to_dtype)
+    if dtype.shape or dtype.kind not in "biuf":
+        return None
+    return dtype.newbyteorder("=")
+
+
+def check_branches(
+    available: Mapping[str, np.dtype | None],
+    wanted: Iterable[str],
+    tree: str,
+    where: str,
+) -> None:
+    """Check that every wanted branch exists and holds numeric scalars.
+
+    Branches of a tree hfml knows must have their documented type.
+    """
+    documented = KNOWN_BRANCHES.get(tree, {})
+    for name in wanted:
+        if name not in available:
+            raise InputError(
+                f"{where}: tree {tree!r} has no branch {name!r}"
+                f"{nearest(name, available)}"
+            )
+        found = available[name]
+        expected = documented.get(name)
+        if found is None:
+            raise InputError(
+                f"{where}: branch {name!r} of tree {tree!r} is not a numeric scalar"
+                f" column; expected {expected or 'a number per candidate'}"
+            )
+        if expected is not None and found != expected:
+            raise InputError(
+                f"{where}: branch {name!r} of tree {tree!r} holds {found}, "
+                f"expected {expected} as written by O2Physics"
+            )
+
+
+def tree_branches(path: str, tree: str) -> dict[str, np.dtype | None]:
+    """Branch name to dtype (None if not a numeric scalar) of a file's table.
+
+    For ROOT files the first ``DF_*`` folder is used.
+    """
+    if is_parquet(path):
+        _check_file(path)
+        schema = _parquet_file(path).schema_arrow
+        return {f.name: _arrow_dtype(f.type) for f in schema}
+    with open_root(path) as root:
+        folders = dataframe_folders(root)
+        if not folders:
+            raise InputError(f"{path!r} holds no {DF_PREFIX}* folder")
+        branches = _tree(root, folders[0], tree, path).branches
+        return {b.name: _dtype_of(b) for b in branches}
+
+
+def _arrow_dtype(arrow_type: pa.DataType) -> np.dtype | None:
+    try:
+        dtype = np.dtype(arrow_type.to_pandas_dtype())
+    except (NotImplementedError, TypeError):
+        return None
+    return dtype if dtype.kind in "biuf" else None
+
+
+def _parquet_file(path: str) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as err:
+        raise InputError(f"cannot read parquet file {path!r}: {err}") from err
+
+
+def iterate(
+    path: str, tree: str, branches: Sequence[str], chunk_size: int
+) -> Iterator[pd.DataFrame]:
+    """Yield the requested branches of a file in chunks of about ``chunk_size`` rows.
+
+    Small ``DF_*`` trees are gathered into one chunk; a large tree is split.
+    Every chunk, and at least one (possibly empty) chunk, is yielded with the
+    branches' own dtypes.
+    """
+    reader = _iterate_parquet if is_parquet(path) else _iterate_root
+    pending: list[pd.DataFrame] = []
+    rows = 0
+    for chunk in reader(path, tree, list(branches), chunk_size):
+        pending.append(chunk)
+        rows += len(chunk)
+        if rows >= chunk_size:
+            yield _concat(pending)
+            pending, rows = [], 0
+    if pending:
+        yield _concat(pending)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _iterate_root(
+    path: str, tree: str, branches: list[str], chunk_size: int
+) -> Iterator[pd.DataFrame]:
+    with open_root(path) as root:
+        folders = dataframe_folders(root)
+        if not folders:
+            raise InputError(f"{path!r} holds no {DF_PREFIX}* folder")
+        for folder in folders:
+            where = f"{path!r} ({folder})"
+            ttree = _tree(root, folder, tree, path)
+            available = {b.name: _dtype_of(b) for b in ttree.branches}
+            check_branches(available, branches, tree, where)
+            if ttree.num_entries == 0:
+                yield pd.DataFrame({b: np.empty(0, available[b]) for b in branches})
+                continue
+            try:
+                for arrays in ttree.iterate(
+                    branches, step_size=chunk_size, library="np"
+                ):
+                    yield pd.DataFrame({b: arrays[b] for b in branches})
+            except (
+                OSError,
+                ValueError,
+                uproot.deserialization.DeserializationError,
+            ) as err:
+                raise InputError(f"cannot read {where}: {err}") from err
+
+
+def _iterate_parquet(
+    path: str, tree: str, branches: list[str], chunk_size: int
+) -> Iterator[pd.DataFrame]:
+    _check_file(path)
+    parquet = _parquet_file(path)
+    schema = parquet.schema_arrow
+    available = {f.name: _arrow_dtype(f.type) for f in schema}
+    check_branches(available, branches, tree, repr(path))
+    empty = True
+    try:
+        for batch in parquet.iter_batches(batch_size=chunk_size, columns=branches):
+            empty = False
+            yield batch.to_pandas()
+    except (OSError, pa.ArrowException) as err:
+        raise InputError(f"cannot read parquet file {path!r}: {err}") from err
+    if empty:
+        yield schema.empty_table().select(branches).to_pandas()
+
+
+def write_o2_file(
+    path: str | os.PathLike,
+    frames: Mapping[str, Mapping[str, np.ndarray]],
+    tree: str,
+    types: Mapping[str, np.dtype],
+    metadata: str = "",
+) -> None:
+    """Write ``{folder: {branch: array}}`` as an O2 file of TTrees.
+
+    Each folder (``DF_<n>``) holds one tree with the branches of ``types``, in
+    that order.  A top-level ``metaData`` string is written as real files have.
+    """
+    with uproot.recreate(path) as out:
+        out["metaData"] = metadata
+        for folder, arrays in frames.items():
+            ttree = out.mktree(f"{folder}/{tree}", dict(types))
+            ttree.extend({name: np.asarray(arrays[name], types[name]) for name in types})

@@ -1,0 +1,87 @@
+"""What hfml knows of the ALICE O2Physics candidate trees.
+
+The PWGHF tree creators write one TTree per table, named ``O2`` plus the table
+name in lower case, inside one ``DF_<n>`` folder per time frame.  A column
+``Name`` is stored as branch ``fName``.  Lengths are in cm, masses in GeV/c²
+and momenta in GeV/c.
+"""
+
+import numpy as np
+
+DF_PREFIX = "DF_"
+"""Only keys that start with this prefix hold candidate trees."""
+
+DEFAULT_TREE = "O2hfcanddslite"
+
+TOF_MISSING = -999.0
+"""Value of a TOF nσ branch when the track has no TOF information."""
+
+_F4 = np.dtype(np.float32)
+_PID = ("Tpc", "Tof", "TpcTof")
+
+
+def _lite_branches() -> dict[str, np.dtype]:
+    """Branches of ``O2hfcanddslite`` in the order the tree creator writes them."""
+    branches = {f"fPtProng{k}": _F4 for k in range(3)}
+    branches |= {f"fImpactParameter{k}": _F4 for k in range(3)}
+    for k in range(3):
+        for detector in _PID:
+            for species in ("Pi", "Ka"):
+                branches[f"fNSig{detector}{species}{k}"] = _F4
+    branches |= {"fIsSelDsToKKPi": np.dtype(np.int32)}
+    branches |= {"fIsSelDsToPiKK": np.dtype(np.int32)}
+    for name in (
+        "fM fPt fEta fPhi fY fDecayLength fDecayLengthXY fDecayLengthNormalised "
+        "fDecayLengthXYNormalised fCpa fCpaXY fMaxNormalisedDeltaIP "
+        "fImpactParameterXY fDeltaMassPhi fAbsCos3PiK fChi2PCA fCentrality"
+    ).split():
+        branches[name] = _F4
+    branches["fNumContrib"] = np.dtype(np.uint16)
+    branches["fFlagMcMatchRec"] = np.dtype(np.int8)
+    branches["fOriginMcRec"] = np.dtype(np.int8)
+    branches["fFlagMcDecayChanRec"] = np.dtype(np.int8)
+    branches["fPdgBhadMotherPart"] = np.dtype(np.int32)
+    branches["fIsCandidateSwapped"] = np.dtype(np.int8)
+    branches["fSign"] = np.dtype(np.int8)
+    return branches
+
+
+LITE_BRANCHES: dict[str, np.dtype] = _lite_branches()
+"""Branch name to numpy dtype of the Ds → KKπ lite table."""
+
+MC_TRUTH_BRANCHES = (
+    "fFlagMcMatchRec",
+    "fOriginMcRec",
+    "fFlagMcDecayChanRec",
+    "fPdgBhadMotherPart",
+    "fIsCandidateSwapped",
+)
+"""Branches filled from the MC truth; zero in real data."""
+
+KNOWN_BRANCHES: dict[str, dict[str, np.dtype]] = {DEFAULT_TREE: LITE_BRANCHES}
+"""Documented branch types per tree name, used to check the trees that are read."""
+
+
+class McFlag:
+    """``fFlagMcMatchRec`` magnitudes (sign = charge), encoding since mid-2025."""
+
+    DS_TO_KKPI = 5
+    DPLUS_TO_KKPI = 4
+
+
+class McChannel:
+    """``fFlagMcDecayChanRec`` values of the resonant channels."""
+
+    NONE = 0
+    DPLUS_PHI_PI = 1
+    DPLUS_KSTAR0_K = 2
+    DS_PHI_PI = 6
+    DS_KSTAR0_K = 8
+
+
+class McOrigin:
+    """``fOriginMcRec`` values."""
+
+    NONE = 0
+    PROMPT = 1
+    NONPROMPT = 2

@@ -1,0 +1,209 @@
+"""The skim stage: preselect candidates, assign classes, split by pT bin.
+
+One skim job reads one input file in chunks and writes one parquet file per
+class and pT bin; a merge job then concatenates, per class and bin, the files
+of all jobs.  Counts of what was read and kept go to a JSON file and the log.
+"""
+
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from hfml.config import class_names, pt_bin_labels, skim_columns
+from hfml.errors import InputError
+from hfml.files import atomic_outputs, json_text
+from hfml.io import iterate
+
+log = logging.getLogger(__name__)
+
+
+def pt_bin_index(pt: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    """Index of the [low, high) bin of each pT; -1 below the first edge or at or
+    above the last one."""
+    index = np.searchsorted(np.asarray(edges, np.float64), pt, side="right") - 1
+    return np.where(index >= len(edges) - 1, -1, index)
+
+
+@dataclass
+class SkimCounts:
+    """What one skim job read and kept."""
+
+    read: int = 0
+    preselected: int = 0
+    outside_pt_bins: int = 0
+    multiple_classes: int = 0
+    per_class: dict = field(default_factory=dict)
+    """class → bin → {"before_preselection": n, "selected": n}"""
+
+    def as_dict(self) -> dict:
+        return {
+            "candidates_read": self.read,
+            "candidates_preselected": self.preselected,
+            "outside_pt_bins": self.outside_pt_bins,
+            "in_several_classes": self.multiple_classes,
+            "classes": self.per_class,
+        }
+
+
+def _mask(frame: pd.DataFrame, query: str) -> np.ndarray:
+    if not query.strip():
+        return np.ones(len(frame), bool)
+    return frame.eval(query).to_numpy(bool)
+
+
+def skim_file(
+    path: str,
+    source: str,
+    config: Mapping,
+    outputs: Mapping[tuple[str, str], str],
+    counts_path: str,
+) -> SkimCounts:
+    """Skim one input file of ``source`` into ``outputs[(class, ptbin)]``.
+
+    Every candidate passing the preselection goes to the first class (in
+    config order) whose query it satisfies; candidates matching several
+    classes are counted and reported.  Empty classes or bins give empty,
+    well-typed files.
+    """
+    start = time.perf_counter()
+    classes = [c for c in config["classes"] if c["source"] == source]
+    labels = pt_bin_labels(config["pt_bins"])
+    read, written = skim_columns(config, source)
+    expected = {(c["name"], b) for c in classes for b in labels}
+    if set(outputs) != expected:
+        raise ValueError(f"outputs must be given for exactly {sorted(expected)}")
+
+    counts = SkimCounts(
+        per_class={
+            c["name"]: {b: {"before_preselection": 0, "selected": 0} for b in labels}
+            for c in classes
+        }
+    )
+    keys = list(outputs)
+    tree = config["inputs"]["tree"]
+    chunk_size = config["skim"]["chunk_size"]
+    with atomic_outputs(*outputs.values(), counts_path) as temporaries:
+        writers: dict[tuple[str, str], pq.ParquetWriter] = {}
+        try:
+            for chunk in iterate(path, tree, read, chunk_size):
+                if not writers:
+                    schema = pa.Schema.from_pandas(chunk[written], preserve_index=False)
+                    for key, temporary in zip(keys, temporaries, strict=False):
+                        writers[key] = pq.ParquetWriter(temporary, schema)
+                _skim_chunk(chunk, config, classes, labels, written, counts, writers)
+        finally:
+            for writer in writers.values():
+                writer.close()
+        payload = {"file": path, "source": source, **counts.as_dict()}
+        temporaries[-1].write_text(json_text(payload))
+
+    log.info(
+        "%s: read %d candidates, %d pass the preselection, %d outside the pT bins "
+        "(%.1f s)",
+        path,
+        counts.read,
+        counts.preselected,
+        counts.outside_pt_bins,
+        time.perf_counter() - start,
+    )
+    for name, bins in counts.per_class.items():
+        for label, number in bins.items():
+            level = logging.INFO if number["selected"] else logging.WARNING
+            log.log(
+                level,
+                "class %s, %s: %d candidates (%d before preselection)",
+                name,
+                label,
+                number["selected"],
+                number["before_preselection"],
+            )
+    if counts.multiple_classes:
+        log.warning(
+            "%d candidates satisfy several class queries; each was given to the "
+            "first of them in config order",
+            counts.multiple_classes,
+        )
+    return counts
+
+
+def _skim_chunk(chunk, config, classes, labels, written, counts, writers) -> None:
+    counts.read += len(chunk)
+    presel = _mask(chunk, config["preselection"])
+    counts.preselected += int(presel.sum())
+    bins = pt_bin_index(chunk["fPt"].to_numpy(), config["pt_bins"])
+    counts.outside_pt_bins += int(np.sum(presel & (bins < 0)))
+    taken = np.zeros(len(chunk), bool)
+    for cls in classes:
+        in_class = _mask(chunk, cls["query"])
+        counts.multiple_classes += int(np.sum(in_class & presel & taken))
+        selected = in_class & presel & ~taken
+        taken |= in_class & presel
+        per_bin = counts.per_class[cls["name"]]
+        for index, label in enumerate(labels):
+            in_bin = bins == index
+            per_bin[label]["before_preselection"] += int(np.sum(in_class & in_bin))
+            rows = selected & in_bin
+            per_bin[label]["selected"] += int(rows.sum())
+            if rows.any():
+                table = pa.Table.from_pandas(
+                    chunk.loc[rows, written], preserve_index=False
+                )
+                writers[(cls["name"], label)].write_table(table)
+
+
+def merge(inputs: Sequence[str], output: str) -> int:
+    """Concatenate skimmed parquet files (same schema) into ``output``.
+
+    Streams one file at a time, so memory is bounded by the largest input.
+    """
+    rows = 0
+    with atomic_outputs(output) as (temporary,):
+        writer = None
+        try:
+            for path in inputs:
+                table = pq.read_table(path)
+                if writer is None:
+                    writer = pq.ParquetWriter(temporary, table.schema)
+                elif not table.schema.equals(writer.schema):
+                    raise InputError(
+                        f"{path!r} has columns {table.schema.names}, expected "
+                        f"{writer.schema.names} like the other skimmed files"
+                    )
+                writer.write_table(table)
+                rows += table.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+    return rows
+
+
+def sum_counts(paths: Sequence[str], config: Mapping) -> dict:
+    """Add up the per-file skim counts, per source, class and pT bin."""
+    total: dict = {
+        source: {"files": 0, "candidates_read": 0, "candidates_preselected": 0}
+        for source in ("data", "mc")
+    }
+    labels = pt_bin_labels(config["pt_bins"])
+    classes: dict = {
+        name: {b: {"before_preselection": 0, "selected": 0} for b in labels}
+        for name in class_names(config)
+    }
+    for path in paths:
+        counts = json.loads(Path(path).read_text())
+        source = total[counts["source"]]
+        source["files"] += 1
+        source["candidates_read"] += int(counts["candidates_read"])
+        source["candidates_preselected"] += int(counts["candidates_preselected"])
+        for name, bins in counts["classes"].items():
+            for label, number in bins.items():
+                for key, value in number.items():
+                    classes[name][label][key] += int(value)
+    return {"sources": total, "classes": classes}

@@ -1,0 +1,50 @@
+"""Helpers the Snakemake rules use to lay out inputs and outputs."""
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+
+from hfml.config import SOURCES, class_names, input_files, pt_bin_labels
+
+TOY_FILE = "results/toy/{source}/{index:03d}/AO2D.root"
+
+
+def file_id(path: str) -> str:
+    """Short, stable name of an input file for output paths.
+
+    The last two path components (Grid outputs are ``NNN/AO2D.root``) keep it
+    readable; a hash of the absolute path keeps it unique.
+    """
+    stem, _ = os.path.splitext(os.path.normpath(path))
+    parts = stem.split(os.sep)[-2:]
+    readable = re.sub(r"[^A-Za-z0-9]+", "_", "_".join(parts)).strip("_")
+    digest = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:8]
+    return f"{readable}-{digest}"
+
+
+def input_table(config: Mapping) -> dict[str, dict[str, str]]:
+    """source → {file id: path} of every input file, toy or real."""
+    toy = config["inputs"]["toy"]
+    table: dict[str, dict[str, str]] = {}
+    for source in SOURCES:
+        if toy["enabled"]:
+            paths = [
+                TOY_FILE.format(source=source, index=i)
+                for i in range(toy[source]["files"])
+            ]
+        else:
+            paths = input_files(config, source)
+        table[source] = {file_id(p): p for p in paths}
+    return table
+
+
+def skim_keys(config: Mapping, source: str) -> list[tuple[str, str]]:
+    """(class, pT bin) of every skim output of a source, in output order."""
+    labels = pt_bin_labels(config["pt_bins"])
+    return [(c, b) for c in class_names(config, source) for b in labels]
+
+
+def alternatives(names) -> str:
+    """A wildcard constraint matching exactly the given names."""
+    return "|".join(re.escape(n) for n in names)

@@ -1,0 +1,56 @@
+for _source in SOURCES:
+
+    rule:
+        name:
+            f"skim_{_source}"
+        input:
+            lambda wildcards, source=_source: INPUTS[source][wildcards.file],
+        output:
+            samples=skim_outputs(_source),
+            counts=f"results/skim/files/{_source}/{{file}}/counts.json",
+        params:
+            source=_source,
+            outputs=skim_keys(config, _source),
+        log:
+            f"logs/skim/{_source}/{{file}}.log",
+        wildcard_constraints:
+            file=alternatives(INPUTS[_source]),
+        resources:
+            mem_mb=2000,
+            runtime=30,
+        script:
+            "../scripts/skim.py"
+
+
+rule merge_skim:
+    input:
+        lambda wildcards: expand(
+            "results/skim/files/{source}/{file}/{cls}/{ptbin}.parquet",
+            source=SOURCE_OF[wildcards.cls],
+            file=INPUTS[SOURCE_OF[wildcards.cls]],
+            allow_missing=True,
+        ),
+    output:
+        "results/skim/{cls}/{ptbin}.parquet",
+    log:
+        "logs/skim/merge/{cls}/{ptbin}.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/merge_skim.py"
+
+
+rule skim_counts:
+    input:
+        [
+            f"results/skim/files/{source}/{file}/counts.json"
+            for source in SOURCES
+            for file in INPUTS[source]
+        ],
+    output:
+        "results/skim/counts.json",
+    log:
+        "logs/skim/counts.log",
+    script:
+        "../scripts/skim_counts.py"

@@ -1,0 +1,36 @@
+rule toy:
+    output:
+        root="results/toy/{source}/{index}/AO2D.root",
+        truth="results/toy/{source}/{index}/truth.parquet",
+        generated="results/toy/{source}/{index}/generated.parquet",
+    params:
+        toy=config["inputs"]["toy"],
+    log:
+        "logs/toy/{source}/{index}.log",
+    wildcard_constraints:
+        index=r"\d{3}",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/toy.py"
+
+
+rule toy_truth_summary:
+    input:
+        generated=expand(
+            "results/toy/data/{index:03d}/generated.parquet",
+            index=range(config["inputs"]["toy"]["data"]["files"]),
+        ),
+        truth=expand(
+            "results/toy/data/{index:03d}/truth.parquet",
+            index=range(config["inputs"]["toy"]["data"]["files"]),
+        ),
+    output:
+        "results/toy/truth_summary.json",
+    params:
+        pt_bins=config["pt_bins"],
+    log:
+        "logs/toy/truth_summary.log",
+    script:
+        "../scripts/toy_truth_summary.py"

@@ -1,0 +1,14 @@
+from hfml.logs import job_logging
+from hfml.skim import skim_file
+
+with job_logging(snakemake.log[0]):
+    outputs = dict(
+        zip(map(tuple, snakemake.params.outputs), snakemake.output.samples, strict=True)
+    )
+    skim_file(
+        snakemake.input[0],
+        snakemake.params.source,
+        snakemake.config,
+        outputs,
+        snakemake.output.counts,
+    )
