@@ -12,6 +12,6 @@ include: "workflow/rules/skim.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

@@ -7,6 +7,7 @@ MC).  Every error names the key, the bad value and what is allowed.
 """
 
 import io
+import itertools
 import os
 import tokenize
 from collections.abc import Iterable, Mapping
@@ -97,8 +98,7 @@ def pt_bin_label(low: float, high: float) -> str:
 
 
 def pt_bin_labels(edges: Iterable[float]) -> list[str]:
-    edges = list(edges)
-    return [pt_bin_label(lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    return [pt_bin_label(lo, hi) for lo, hi in itertools.pairwise(edges)]
 
 
 def class_names(config: Mapping, source: str | None = None) -> list[str]:
@@ -113,9 +113,9 @@ def query_columns(query: str, columns: Iterable[str]) -> list[str]:
     tokens = tokenize.generate_tokens(io.StringIO(query).readline)
     try:
         for token in tokens:
-            if token.type == tokenize.NAME and token.string in known:
-                if token.string not in names:
-                    names.append(token.string)
+            name = token.string
+            if token.type == tokenize.NAME and name in known and name not in names:
+                names.append(name)
     except (tokenize.TokenError, SyntaxError) as err:
         raise ConfigError(f"query {query!r} does not parse: {err}") from err
     return names
@@ -179,7 +179,7 @@ def input_columns(config: Mapping, source: str) -> dict[str, np.dtype | None]:
 def check_semantics(config: Mapping) -> None:
     """Checks that the schema cannot express; raises :class:`ConfigError`."""
     edges = config["pt_bins"]
-    for i, (low, high) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+    for i, (low, high) in enumerate(itertools.pairwise(edges)):
         if not high > low:
             raise ConfigError(
                 f"config key 'pt_bins': edges must be strictly increasing, but "

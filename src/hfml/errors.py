@@ -21,7 +21,7 @@ def nearest(name: str, candidates: Iterable[str], n: int = 3) -> str:
 
     Empty when nothing is close, so that it can be appended to any message.
     """
-    close = difflib.get_close_matches(name, list(candidates), n=n, cutoff=0.6)
+    close = difflib.get_close_matches(name, list(candidates), n=n, cutoff=0.5)
     if not close:
         return ""
     return "; did you mean " + ", ".join(repr(c) for c in close) + "?"

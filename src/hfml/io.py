@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import uproot
 
-from hfml.errors import InputError, nearest
+from hfml.errors import ConfigError, InputError, nearest
 from hfml.o2 import DF_PREFIX, KNOWN_BRANCHES
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -37,7 +37,7 @@ def resolve_inputs(patterns: Sequence[str], key: str) -> list[str]:
     for pattern in patterns:
         matched = glob.glob(os.path.expanduser(pattern), recursive=True)
         if not matched:
-            raise InputError(f"{key}: no file matches {pattern!r}")
+            raise ConfigError(f"config key {key!r}: no file matches {pattern!r}")
         files.update(m for m in matched if Path(m).is_file())
     return sorted(files)
 
@@ -255,4 +255,6 @@ def write_o2_file(
         out["metaData"] = metadata
         for folder, arrays in frames.items():
             ttree = out.mktree(f"{folder}/{tree}", dict(types))
-            ttree.extend({name: np.asarray(arrays[name], types[name]) for name in types})
+            ttree.extend(
+                {name: np.asarray(arrays[name], types[name]) for name in types}
+            )

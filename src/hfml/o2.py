@@ -28,13 +28,14 @@ def _lite_branches() -> dict[str, np.dtype]:
         for detector in _PID:
             for species in ("Pi", "Ka"):
                 branches[f"fNSig{detector}{species}{k}"] = _F4
-    branches |= {"fIsSelDsToKKPi": np.dtype(np.int32)}
-    branches |= {"fIsSelDsToPiKK": np.dtype(np.int32)}
-    for name in (
+    branches["fIsSelDsToKKPi"] = np.dtype(np.int32)
+    branches["fIsSelDsToPiKK"] = np.dtype(np.int32)
+    scalars = (
         "fM fPt fEta fPhi fY fDecayLength fDecayLengthXY fDecayLengthNormalised "
         "fDecayLengthXYNormalised fCpa fCpaXY fMaxNormalisedDeltaIP "
         "fImpactParameterXY fDeltaMassPhi fAbsCos3PiK fChi2PCA fCentrality"
-    ).split():
+    )
+    for name in scalars.split():
         branches[name] = _F4
     branches["fNumContrib"] = np.dtype(np.uint16)
     branches["fFlagMcMatchRec"] = np.dtype(np.int8)

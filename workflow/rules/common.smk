@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 from hfml import config as hfml_config
@@ -7,6 +8,17 @@ from hfml.workflow import alternatives, input_table, skim_keys
 hfml_config.validate(
     config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 )
+
+# Jobs find the library even in a conda environment without hfml installed.
+_SRC = str(Path(workflow.basedir) / "src")
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (_SRC, os.environ.get("PYTHONPATH")) if p
+)
+
+
+envvars:
+    "PYTHONPATH",
+
 
 INPUTS = input_table(config)
 PT_BINS = pt_bin_labels(config["pt_bins"])

@@ -8,16 +8,18 @@ for _source in SOURCES:
         output:
             samples=skim_outputs(_source),
             counts=f"results/skim/files/{_source}/{{file}}/counts.json",
-        params:
-            source=_source,
-            outputs=skim_keys(config, _source),
         log:
             f"logs/skim/{_source}/{{file}}.log",
         wildcard_constraints:
             file=alternatives(INPUTS[_source]),
+        conda:
+            "../../envs/hfml.yaml"
         resources:
             mem_mb=2000,
             runtime=30,
+        params:
+            source=_source,
+            outputs=skim_keys(config, _source),
         script:
             "../scripts/skim.py"
 
@@ -34,6 +36,8 @@ rule merge_skim:
         "results/skim/{cls}/{ptbin}.parquet",
     log:
         "logs/skim/merge/{cls}/{ptbin}.log",
+    conda:
+        "../../envs/hfml.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
@@ -52,5 +56,7 @@ rule skim_counts:
         "results/skim/counts.json",
     log:
         "logs/skim/counts.log",
+    conda:
+        "../../envs/hfml.yaml"
     script:
         "../scripts/skim_counts.py"

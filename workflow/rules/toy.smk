@@ -3,15 +3,17 @@ rule toy:
         root="results/toy/{source}/{index}/AO2D.root",
         truth="results/toy/{source}/{index}/truth.parquet",
         generated="results/toy/{source}/{index}/generated.parquet",
-    params:
-        toy=config["inputs"]["toy"],
     log:
         "logs/toy/{source}/{index}.log",
     wildcard_constraints:
         index=r"\d{3}",
+    conda:
+        "../../envs/hfml.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        toy=config["inputs"]["toy"],
     script:
         "../scripts/toy.py"
 
@@ -28,9 +30,11 @@ rule toy_truth_summary:
         ),
     output:
         "results/toy/truth_summary.json",
-    params:
-        pt_bins=config["pt_bins"],
     log:
         "logs/toy/truth_summary.log",
+    conda:
+        "../../envs/hfml.yaml"
+    params:
+        pt_bins=config["pt_bins"],
     script:
         "../scripts/toy_truth_summary.py"

@@ -131,7 +131,9 @@ def respond(rng: np.random.Generator, truth: TrueCandidates) -> dict[str, np.nda
     out["fImpactParameterXY"] = cross_z(flight, direction_xy)
 
     prong_pt_true = np.hypot(truth.prongs[..., 0], truth.prongs[..., 1])
-    prong_pt = prong_pt_true * (1 + (0.008 + 0.001 * prong_pt_true) * rng.normal(size=(n, 3)))
+    prong_pt = prong_pt_true * (
+        1 + (0.008 + 0.001 * prong_pt_true) * rng.normal(size=(n, 3))
+    )
     sigma_d0 = impact_parameter_resolution(prong_pt)
     d0 = truth.prong_dca + sigma_d0 * rng.normal(size=(n, 3))
     prong_xy = unit(truth.prongs[..., :2])

@@ -113,7 +113,7 @@ def _decay(rng, parent: np.ndarray, mass: float, phi_pi: np.ndarray):
     first = kin.boost(kin.four_vector(q2 * direction, phys.MASS_KAON), beta)
     second = kin.boost(kin.four_vector(-q2 * direction, second_mass), beta)
 
-    # φπ: K+ K- π+ = (first, second, bachelor); K*0K: K+ K- π+ = (bachelor, first, second)
+    # K+ K- π+ is (first, second, bachelor) for φπ, (bachelor, first, second) for K*0K
     choose = phi_pi[:, None]
     prongs = np.stack(
         [
@@ -143,9 +143,9 @@ def _flight(rng, signal: Signal, momentum: np.ndarray):
     p = kin.norm(momentum)
     direction = momentum / p[:, None]
     primary = _primary_vertices(rng, n)
-    secondary = primary + direction * rng.exponential(p / signal.mass * signal.ctau)[
-        :, None
-    ]
+    secondary = (
+        primary + direction * rng.exponential(p / signal.mass * signal.ctau)[:, None]
+    )
     pdg_b = np.zeros(n, np.int32)
     if signal.nonprompt:
         choice = rng.choice(
@@ -263,15 +263,15 @@ def _background_batch(rng: np.random.Generator, n: int):
     )
     shares = rng.dirichlet([2.0, 2.0, 2.0], n)
     prongs = prong_direction * (shares * kin.norm(momentum)[:, None])[..., None]
-    species = np.stack(
-        [rng.choice(3, n, p=mix) for mix in TRIPLET_SPECIES_MIX], axis=1
-    )
+    species = np.stack([rng.choice(3, n, p=mix) for mix in TRIPLET_SPECIES_MIX], axis=1)
 
     secondary_track = rng.random((n, 3)) < 0.25
     prong_dca = np.where(secondary_track, rng.laplace(0, 0.006, (n, 3)), 0.0)
     along = np.abs(rng.normal(0, 0.010, n))
     along += np.any(secondary_track, 1) * rng.exponential(0.02, n)
-    across = kin.rotate_away(rng, direction, np.zeros(n)) * rng.normal(0, 0.003, n)[:, None]
+    across = (
+        kin.rotate_away(rng, direction, np.zeros(n)) * rng.normal(0, 0.003, n)[:, None]
+    )
     primary = _primary_vertices(rng, n)
     secondary = primary + direction * along[:, None] + across
 
@@ -370,7 +370,7 @@ def file_rng(seed: int, source: str, index: int) -> np.random.Generator:
 
 
 def generate_file(source: str, index: int, toy: Mapping) -> ToyFile:
-    """Generate file ``index`` of ``source`` (``data`` or ``mc``) from the toy config."""
+    """Generate file ``index`` of ``source`` (``data`` or ``mc``) of the toy sample."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
     rng = file_rng(toy["seed"], source, index)
@@ -388,13 +388,17 @@ def generate_file(source: str, index: int, toy: Mapping) -> ToyFile:
 
     order = rng.permutation(sum(len(t["flag"]) for t in truths))
     columns = {k: np.concatenate([p[k] for p in parts])[order] for k in parts[0]}
-    truth = pd.DataFrame({k: np.concatenate([t[k] for t in truths])[order] for k in truths[0]})
+    truth = pd.DataFrame(
+        {k: np.concatenate([t[k] for t in truths])[order] for k in truths[0]}
+    )
     _fill_mc_truth(columns, truth, mc=source == "mc")
 
     n_folders = sizes["dataframes_per_file"]
     bounds = np.linspace(0, len(order), n_folders + 1).astype(np.int64)
-    frames, folder_of_row, entry = {}, np.empty(len(order), np.int64), np.empty(
-        len(order), np.int64
+    frames, folder_of_row, entry = (
+        {},
+        np.empty(len(order), np.int64),
+        np.empty(len(order), np.int64),
     )
     for k in range(n_folders):
         start, stop = bounds[k], bounds[k + 1]

@@ -1,4 +1,7 @@
-"""Vectorised relativistic kinematics: four-vectors are arrays ``[..., (E, px, py, pz)]``."""
+"""Vectorised relativistic kinematics.
+
+Four-vectors are arrays whose last axis is (E, px, py, pz), in GeV.
+"""
 
 import numpy as np
 
@@ -65,9 +68,8 @@ def rotate_away(
     v = np.cross(axis, u)
     azimuth = rng.uniform(0, 2 * np.pi, axis.shape[:-1])[..., None]
     sin_angle = np.sqrt(np.clip(1 - cos_angle**2, 0, None))[..., None]
-    return (
-        cos_angle[..., None] * axis
-        + sin_angle * (np.cos(azimuth) * u + np.sin(azimuth) * v)
+    return cos_angle[..., None] * axis + sin_angle * (
+        np.cos(azimuth) * u + np.sin(azimuth) * v
     )
 
 
