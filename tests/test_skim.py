@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from hfml.errors import InputError
+from hfml.errors import ConfigError, InputError
 from hfml.o2 import LITE_BRANCHES
 from hfml.skim import merge, pt_bin_index, skim_file
 from hfml.toy import write_toy_file
@@ -257,4 +257,11 @@ def test_merge_rejects_different_columns(tmp_path):
     pd.DataFrame({"fPt": np.ones(2, np.float32)}).to_parquet(second, index=False)
     with pytest.raises(InputError, match="has columns"):
         merge([str(first), str(second)], str(tmp_path / "out" / "all.parquet"))
+    assert_nothing_written(tmp_path)
+
+
+def test_query_naming_an_unknown_column(tmp_path, mc_file, skim_config):
+    skim_config["classes"][1]["query"] = "fOriginMc == 1"
+    with pytest.raises(ConfigError, match="classes\\[prompt\\].query.*'fOriginMc'"):
+        run_skim(tmp_path, mc_file, "mc", skim_config)
     assert_nothing_written(tmp_path)

@@ -121,6 +121,12 @@ def query_columns(query: str, columns: Iterable[str]) -> list[str]:
     return names
 
 
+def undefined_name(err: NameError) -> str:
+    """The name in pandas' "name 'x' is not defined"."""
+    text = str(err)
+    return text.split("'")[1] if text.count("'") >= 2 else text
+
+
 def check_query(query: str, key: str, columns: Mapping[str, np.dtype | None]) -> None:
     """Check that a pandas query parses and names only known columns.
 
@@ -135,7 +141,7 @@ def check_query(query: str, key: str, columns: Mapping[str, np.dtype | None]) ->
     try:
         result = empty.query(query)
     except pd.errors.UndefinedVariableError as err:
-        name = str(err).split("'")[1] if "'" in str(err) else str(err)
+        name = undefined_name(err)
         raise ConfigError(
             f"config key {key!r}: query {query!r} names {name!r}, which is not a "
             f"branch of the input tree{nearest(name, columns)}"

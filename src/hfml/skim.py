@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hfml.config import class_names, pt_bin_labels, skim_columns
-from hfml.errors import InputError
+from hfml.config import class_names, pt_bin_labels, skim_columns, undefined_name
+from hfml.errors import ConfigError, InputError, nearest
 from hfml.files import atomic_outputs, json_text
 from hfml.io import iterate
 
@@ -53,10 +53,16 @@ class SkimCounts:
         }
 
 
-def _mask(frame: pd.DataFrame, query: str) -> np.ndarray:
+def _mask(frame: pd.DataFrame, query: str, key: str) -> np.ndarray:
     if not query.strip():
         return np.ones(len(frame), bool)
-    return frame.eval(query).to_numpy(bool)
+    try:
+        return frame.eval(query).to_numpy(bool)
+    except pd.errors.UndefinedVariableError as err:
+        raise ConfigError(
+            f"config key {key!r}: query {query!r} cannot be evaluated: {err}"
+            f"{nearest(undefined_name(err), frame.columns)}"
+        ) from err
 
 
 def skim_file(
@@ -136,13 +142,13 @@ def skim_file(
 
 def _skim_chunk(chunk, config, classes, labels, written, counts, writers) -> None:
     counts.read += len(chunk)
-    presel = _mask(chunk, config["preselection"])
+    presel = _mask(chunk, config["preselection"], "preselection")
     counts.preselected += int(presel.sum())
     bins = pt_bin_index(chunk["fPt"].to_numpy(), config["pt_bins"])
     counts.outside_pt_bins += int(np.sum(presel & (bins < 0)))
     taken = np.zeros(len(chunk), bool)
     for cls in classes:
-        in_class = _mask(chunk, cls["query"])
+        in_class = _mask(chunk, cls["query"], f"classes[{cls['name']}].query")
         counts.multiple_classes += int(np.sum(in_class & presel & taken))
         selected = in_class & presel & ~taken
         taken |= in_class & presel
