@@ -262,6 +262,6 @@ def test_merge_rejects_different_columns(tmp_path):
 
 def test_query_naming_an_unknown_column(tmp_path, mc_file, skim_config):
     skim_config["classes"][1]["query"] = "fOriginMc == 1"
-    with pytest.raises(ConfigError, match="classes\\[prompt\\].query.*'fOriginMc'"):
+    with pytest.raises(ConfigError, match=r"classes\[prompt\].query.*'fOriginMc'"):
         run_skim(tmp_path, mc_file, "mc", skim_config)
     assert_nothing_written(tmp_path)
