@@ -1,6 +1,7 @@
 """The Snakemake workflow end to end on the tiny configuration."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -64,6 +65,46 @@ def test_tiny_run_logs_every_job_and_writes_truth(tiny_run):
         (tiny_run / "results" / "toy" / "truth_summary.json").read_text()
     )
     assert set(truth) == {"pt2_4", "pt4_8"}
+
+
+@pytest.mark.workflow
+def test_tiny_run_trains_and_evaluates_every_bin(tiny_run):
+    for ptbin in ("pt2_4", "pt4_8"):
+        models = tiny_run / "results" / "models" / ptbin
+        assert (models / "model.json").exists()
+        metrics = json.loads((models / "metrics.json").read_text())
+        assert metrics["auc_test"]["ovr"]["bkg"] > 0.8
+        assert len(list((models / "plots").glob("*.png"))) == 7
+        train = pd.read_parquet(
+            tiny_run / "results" / "samples" / ptbin / "train.parquet"
+        )
+        test = pd.read_parquet(
+            tiny_run / "results" / "samples" / ptbin / "test.parquet"
+        )
+        merged = train.merge(test, how="inner", on=list(test.columns))
+        assert merged.empty
+
+
+@pytest.mark.workflow
+def test_tuned_parameters_reach_training(tiny_run, tmp_path):
+    workdir = tmp_path / "tuned"
+    shutil.copytree(tiny_run, workdir, symlinks=True)
+    override = workdir / "optuna.yaml"
+    override.write_text(
+        "optuna: {enabled: true, n_trials: 2, workers: 2, folds: 2, max_auc_gap: 1.0}\n"
+    )
+    snakemake(
+        workdir,
+        "results/models/pt4_8/training.json",
+        configs=[*CONFIGS, str(override)],
+    )
+    best = json.loads((workdir / "results/models/pt4_8/best_params.json").read_text())
+    info = json.loads((workdir / "results/models/pt4_8/training.json").read_text())
+    assert best["trials_finished"] == 2
+    assert info["cv"] == best
+    for name, value in best["parameters"].items():
+        assert info["hyperparameters"][name] == value
+    assert (workdir / "results/models/pt4_8/plots/optuna_history.png").exists()
 
 
 @pytest.mark.workflow

@@ -210,6 +210,7 @@ def check_semantics(config: Mapping) -> None:
             f"{', '.join(KNOWN_BRANCHES)}, not {config['inputs']['tree']!r}"
         )
 
+    check_training(config)
     for source in SOURCES:
         columns = input_columns(config, source)
         check_query(config["preselection"], "preselection", columns)
@@ -220,6 +221,58 @@ def check_semantics(config: Mapping) -> None:
             section, _, name = key.partition(".")
             listed = config[section][name] if name else config[section]
             _check_columns(listed, key, columns, source)
+
+
+def check_training(config: Mapping) -> None:
+    """Per-bin overrides, class caps, hyper-parameters and the search space."""
+    from hfml.models import check_hyperparameters
+
+    labels = pt_bin_labels(config["pt_bins"])
+    names = class_names(config)
+    training = config["training"]
+    library = training["library"]
+    skimmed = [*config["features"], *config["skim"]["columns"]]
+    check_hyperparameters(
+        library,
+        training["hyperparameters"][library],
+        f"training.hyperparameters.{library}",
+    )
+    balances = {"training.balance": training["balance"]}
+    for ptbin, override in training["per_bin"].items():
+        key = f"training.per_bin.{ptbin}"
+        if ptbin not in labels:
+            raise ConfigError(
+                f"config key {key!r}: {ptbin!r} is not a pT bin{nearest(ptbin, labels)}"
+                f" (bins: {', '.join(labels)})"
+            )
+        for i, feature in enumerate(override.get("features", [])):
+            if feature not in skimmed:
+                raise ConfigError(
+                    f"config key '{key}.features[{i}]': {feature!r} is neither in "
+                    f"features nor in skim.columns{nearest(feature, skimmed)}"
+                )
+        check_hyperparameters(
+            library, override.get("hyperparameters", {}), f"{key}.hyperparameters"
+        )
+        balances[f"{key}.balance"] = override.get("balance", {})
+    for key, balance in balances.items():
+        for name in balance.get("caps", {}):
+            if name not in names:
+                raise ConfigError(
+                    f"config key '{key}.caps': {name!r} is not a class"
+                    f"{nearest(name, names)}"
+                )
+    space = config["optuna"]["search_space"][library]
+    check_hyperparameters(library, space, f"optuna.search_space.{library}")
+    for name, spec in space.items():
+        key = f"optuna.search_space.{library}.{name}"
+        if spec["type"] == "categorical":
+            if "choices" not in spec:
+                raise ConfigError(f"config key {key!r}: a categorical needs choices")
+        elif not ("low" in spec and "high" in spec and spec["low"] < spec["high"]):
+            raise ConfigError(
+                f"config key {key!r}: an {spec['type']} range needs low < high"
+            )
 
 
 def _check_columns(

@@ -9,6 +9,17 @@ from hfml.config import SOURCES, class_names, input_files, pt_bin_labels
 
 TOY_FILE = "results/toy/{source}/{index:03d}/AO2D.root"
 
+EVALUATION_PLOTS = (
+    "features",
+    "correlations",
+    "scores",
+    "roc",
+    "precision_recall",
+    "efficiency",
+    "importance",
+)
+"""PNG files (without suffix) the evaluation of a pT bin writes."""
+
 
 def file_id(path: str) -> str:
     """Short, stable name of an input file for output paths.
@@ -48,3 +59,12 @@ def skim_keys(config: Mapping, source: str) -> list[tuple[str, str]]:
 def alternatives(names) -> str:
     """A wildcard constraint matching exactly the given names."""
     return "|".join(re.escape(n) for n in names)
+
+
+def sections(config: Mapping, *names: str) -> dict:
+    """The named top-level sections of the configuration.
+
+    Rules pass what their job reads as ``params``, so that Snakemake reruns a
+    job when, and only when, the configuration it depends on changes.
+    """
+    return {name: config[name] for name in names}

@@ -3,7 +3,14 @@ from pathlib import Path
 
 from hfml import config as hfml_config
 from hfml.config import SOURCES, class_names, pt_bin_labels
-from hfml.workflow import alternatives, input_table, skim_keys
+from hfml.models import MODEL_FILE
+from hfml.workflow import (
+    EVALUATION_PLOTS,
+    alternatives,
+    input_table,
+    sections,
+    skim_keys,
+)
 
 hfml_config.validate(
     config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -42,6 +49,21 @@ def skim_outputs(source):
 def final_outputs():
     outputs = expand("results/skim/{cls}/{ptbin}.parquet", cls=CLASSES, ptbin=PT_BINS)
     outputs.append("results/skim/counts.json")
+    outputs += expand("results/models/{ptbin}/metrics.json", ptbin=PT_BINS)
     if config["inputs"]["toy"]["enabled"]:
         outputs.append("results/toy/truth_summary.json")
     return outputs
+
+
+TRAINING_CONFIG = ("pt_bins", "classes", "features", "training", "evaluation")
+MODEL = f"results/models/{{ptbin}}/{MODEL_FILE[config['training']['library']]}"
+
+
+def skimmed_classes(wildcards):
+    return {c: f"results/skim/{c}/{wildcards.ptbin}.parquet" for c in CLASSES}
+
+
+def tuned_parameters(wildcards):
+    if config["optuna"]["enabled"]:
+        return {"best": f"results/models/{wildcards.ptbin}/best_params.json"}
+    return {}

@@ -20,6 +20,15 @@ for _source in SOURCES:
         params:
             source=_source,
             outputs=skim_keys(config, _source),
+            config=sections(
+                config,
+                "inputs",
+                "preselection",
+                "pt_bins",
+                "classes",
+                "features",
+                "skim",
+            ),
         script:
             "../scripts/skim.py"
 
@@ -58,5 +67,7 @@ rule skim_counts:
         "logs/skim/counts.log",
     conda:
         "../../envs/hfml.yaml"
+    params:
+        config=sections(config, "pt_bins", "classes"),
     script:
         "../scripts/skim_counts.py"

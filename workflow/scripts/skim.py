@@ -8,7 +8,7 @@ with job_logging(snakemake.log[0]):
     skim_file(
         snakemake.input[0],
         snakemake.params.source,
-        snakemake.config,
+        snakemake.params.config,
         outputs,
         snakemake.output.counts,
     )
