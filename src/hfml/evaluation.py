@@ -7,12 +7,13 @@ distributions of the training and test sets with a two-sample
 Kolmogorov-Smirnov test.
 """
 
+import contextlib
 import itertools
 import logging
 import multiprocessing
 import warnings
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -117,21 +118,76 @@ def evaluate(
 ) -> dict:
     """Metrics of a trained model, with the plots of ``EVALUATION_PLOTS`` in plot_dir.
 
-    The figures are drawn by ``workers`` processes.
+    The figures are drawn by ``workers`` processes; those of the samples alone
+    while the model is evaluated.
     """
     plot_dir = Path(plot_dir)
     title = plotting.pt_title(*edges)
+    with plot_pool(workers) as pool:
+        drawn = [
+            pool.submit(
+                plot_features,
+                test[[*features, "fM", LABEL]],
+                features,
+                classes,
+                settings["log_scale"],
+                plot_dir,
+                title,
+            ),
+            pool.submit(
+                plot_correlations,
+                test[[*features, "fM", "fPt", LABEL]],
+                features,
+                classes,
+                plot_dir,
+                title,
+            ),
+        ]
+        result, scores, shap_values = _metrics(
+            model, train, test, features, classes, ptbin, settings, seed
+        )
+        p_train, y_train, p_test, y_test = scores
+        gain = result["importance"]["gain"]
+        drawn += [
+            pool.submit(
+                plot_scores,
+                p_train,
+                y_train,
+                p_test,
+                y_test,
+                classes,
+                result,
+                plot_dir,
+                title,
+            ),
+            pool.submit(
+                plot_roc, p_train, y_train, p_test, y_test, classes, plot_dir, title
+            ),
+            pool.submit(
+                plot_precision_recall, p_test, y_test, classes, plot_dir, title
+            ),
+            pool.submit(plot_efficiency, p_test, y_test, classes, plot_dir, title),
+            pool.submit(
+                plot_importance, gain, shap_values, features, classes, plot_dir, title
+            ),
+        ]
+        for future in drawn:
+            future.result()
+    return result
+
+
+def _metrics(model, train, test, features, classes, ptbin, settings, seed):
+    """AUCs, KS p-values, mass correlations and importances; the scores and the
+    mean |SHAP| values behind them."""
     # Train scores serve only the comparison with the test set: a random
     # subsample describes them as well as all would.
     rng = np.random.default_rng(seed)
     keep = min(len(train), len(test), settings["score_candidates"])
     train = train.iloc[np.sort(rng.permutation(len(train))[:keep])]
-    x_train = train[list(features)].to_numpy(np.float32)
-    x_test = test[list(features)].to_numpy(np.float32)
     y_train = train[LABEL].to_numpy()
     y_test = test[LABEL].to_numpy()
-    p_train = model.predict_proba(x_train)
-    p_test = model.predict_proba(x_test)
+    p_train = model.predict_proba(train[list(features)].to_numpy(np.float32))
+    p_test = model.predict_proba(test[list(features)].to_numpy(np.float32))
 
     result = {
         "auc_train": auc_summary(y_train, p_train, classes),
@@ -150,75 +206,41 @@ def evaluate(
                 name,
                 p,
             )
-
     subsample = balanced_subsample(test, settings["shap_candidates"], seed)
     shap_values = shap_importance(
         model, subsample[list(features)].to_numpy(np.float32), len(classes)
     )
-    gain = model.gain_importance(features)
     result["importance"] = {
-        "gain": gain,
+        "gain": model.gain_importance(features),
         "shap_mean_abs": {
             name: dict(zip(features, map(float, shap_values[k]), strict=True))
             for k, name in enumerate(classes)
         },
     }
-
-    render(
-        [
-            (
-                plot_features,
-                test[[*features, "fM", LABEL]],
-                features,
-                classes,
-                settings["log_scale"],
-                plot_dir,
-                title,
-            ),
-            (
-                plot_correlations,
-                test[[*features, "fM", "fPt", LABEL]],
-                features,
-                classes,
-                plot_dir,
-                title,
-            ),
-            (
-                plot_scores,
-                p_train,
-                y_train,
-                p_test,
-                y_test,
-                classes,
-                result,
-                plot_dir,
-                title,
-            ),
-            (plot_roc, p_train, y_train, p_test, y_test, classes, plot_dir, title),
-            (plot_precision_recall, p_test, y_test, classes, plot_dir, title),
-            (plot_efficiency, p_test, y_test, classes, plot_dir, title),
-            (plot_importance, gain, shap_values, features, classes, plot_dir, title),
-        ],
-        workers,
-    )
-    return result
+    return result, (p_train, y_train, p_test, y_test), shap_values
 
 
-def render(tasks: Sequence[tuple], workers: int) -> None:
-    """Run plotting tasks ``(function, *arguments)``, in parallel processes when
-    ``workers`` > 1.  Drawing is CPU-bound Python, so threads would not help;
-    the children only draw, hence forking is safe."""
+class _Inline:
+    """An executor that runs each task when it is submitted."""
+
+    def submit(self, function, *arguments) -> Future:
+        future: Future = Future()
+        future.set_result(function(*arguments))
+        return future
+
+
+@contextlib.contextmanager
+def plot_pool(workers: int) -> Iterator:
+    """Processes that draw figures.  Drawing is CPU-bound Python, so threads
+    would not help; the children only draw, hence forking is safe."""
     if workers <= 1:
-        for function, *arguments in tasks:
-            function(*arguments)
+        yield _Inline()
         return
     context = multiprocessing.get_context("fork")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "This process .* is multi-threaded")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = [pool.submit(*task) for task in tasks]
-            for future in futures:
-                future.result()
+            yield pool
 
 
 def _edges_of(values: np.ndarray, bins: int = 50) -> np.ndarray:
@@ -239,10 +261,10 @@ def plot_features(frame, features, classes, log_scale, plot_dir, title) -> None:
             selected = values[frame[LABEL].to_numpy() == k]
             counts, _ = np.histogram(selected, edges, density=True)
             ax.stairs(counts, edges, label=name, color=plotting.COLOURS[k])
-        ax.set_xlabel(plotting.axis_label(feature), fontsize="small")
-        ax.set_ylabel("density", fontsize="small")
+        ax.set_xlabel(plotting.axis_label(feature))
         if log_scale:
             ax.set_yscale("log")
+    fig.supylabel("density (normalised to unit area)")
     plotting.legend(axes[0])
     plotting.save(fig, plot_dir / "features.png", f"Feature distributions, {title}")
 
