@@ -13,6 +13,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/toy.smk"
 include: "workflow/rules/skim.smk"
 include: "workflow/rules/training.smk"
+include: "workflow/rules/apply.smk"
 
 
 rule all:

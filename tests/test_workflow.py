@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -83,6 +84,70 @@ def test_tiny_run_trains_and_evaluates_every_bin(tiny_run):
         )
         merged = train.merge(test, how="inner", on=list(test.columns))
         assert merged.empty
+
+
+@pytest.mark.workflow
+def test_tiny_run_applies_validated_models_as_o2physics_would(tiny_run):
+    import uproot
+
+    from hfml.inference import MlResponse
+
+    results = tiny_run / "results"
+    for ptbin in ("pt2_4", "pt4_8"):
+        check = json.loads(
+            (results / "models" / ptbin / "onnx_validation.json").read_text()
+        )
+        assert check["decision_changes"] == 0 and check["max_abs_difference"] < 1e-5
+    dpl = json.loads((results / "o2physics" / "dpl-config.json").read_text())
+    selector = dpl["hf-candidate-selector-ds-to-k-k-pi"]
+    assert selector["binsPtMl"]["values"] == ["2.0", "4.0", "8.0"]
+    assert "impactParameterXY0" in selector["namesInputFeatures"]["values"]
+
+    counts = json.loads((results / "apply" / "counts.json").read_text())
+    candidates = pd.concat(
+        pd.read_parquet(p) for p in sorted((results / "apply").glob("group*.parquet"))
+    )
+    assert counts["files"] == 2
+    assert len(candidates) == sum(b["loose"] for b in counts["bins"].values())
+    assert candidates["selected"].sum() == sum(
+        b["selected"] for b in counts["bins"].values()
+    )
+
+    # Re-score some written candidates from the raw tree, one model per bin.
+    features = selector["namesInputFeatures"]["values"]
+    branches = [
+        f"fImpactParameter{n[-1]}"
+        if n.startswith("impactParameterXY") and n[-1].isdigit()
+        else "f" + n[0].upper() + n[1:]
+        for n in features
+    ]
+    first = candidates[candidates["file"] == candidates["file"].iloc[0]].head(50)
+    with uproot.open(tiny_run / first["file"].iloc[0]) as file:
+        rows = []
+        for df, entry in zip(first["df"], first["entry"], strict=True):
+            tree = file[f"DF_{df}/O2hfcanddslite"]
+            arrays = tree.arrays(
+                [*branches, "fPt"],
+                entry_start=entry,
+                entry_stop=entry + 1,
+                library="np",
+            )
+            rows.append([arrays[b][0] for b in [*branches, "fPt"]])
+    rows = np.array(rows, np.float32)
+    response = MlResponse(
+        [results / "models" / b / "model.onnx" for b in ("pt2_4", "pt4_8")],
+        [2, 4, 8],
+        [[0.1, 0.0, 0.0], [0.1, 0.0, 0.0]],
+        [0, 1, 1],
+        3,
+        len(features),
+    )
+    scores = response.scores(rows[:, :-1], rows[:, -1])
+    written = first[["score_bkg", "score_prompt", "score_nonprompt"]].to_numpy()
+    np.testing.assert_array_equal(scores, written)
+    np.testing.assert_array_equal(
+        response.select(scores, rows[:, -1]), first["selected"]
+    )
 
 
 @pytest.mark.workflow

@@ -211,6 +211,7 @@ def check_semantics(config: Mapping) -> None:
         )
 
     check_training(config)
+    check_selection(config)
     for source in SOURCES:
         columns = input_columns(config, source)
         check_query(config["preselection"], "preselection", columns)
@@ -273,6 +274,28 @@ def check_training(config: Mapping) -> None:
             raise ConfigError(
                 f"config key {key!r}: an {spec['type']} range needs low < high"
             )
+
+
+def check_selection(config: Mapping) -> None:
+    """The cuts table is [pT bins][classes]; one direction per class."""
+    n_bins, n_classes = len(config["pt_bins"]) - 1, len(config["classes"])
+    selection = config["selection"]
+    if len(selection["cut_dirs"]) != n_classes:
+        raise ConfigError(
+            f"config key 'selection.cut_dirs': {len(selection['cut_dirs'])} "
+            f"directions for {n_classes} classes; give one per class"
+        )
+    cuts = selection["cuts"]
+    if len(cuts) != n_bins or any(len(row) != n_classes for row in cuts):
+        shape = f"{len(cuts)} rows of {sorted({len(r) for r in cuts})} values"
+        raise ConfigError(
+            f"config key 'selection.cuts': the table has {shape}; expected {n_bins} "
+            f"rows (pT bins) of {n_classes} values (classes)"
+        )
+    if len(config["apply"]["loose_cuts"]) != n_classes:
+        raise ConfigError(
+            f"config key 'apply.loose_cuts': expected {n_classes} values, one per class"
+        )
 
 
 def _check_columns(

@@ -166,19 +166,29 @@ def _parquet_file(path: str) -> pq.ParquetFile:
         raise InputError(f"cannot read parquet file {path!r}: {err}") from err
 
 
+POSITION = ("df", "entry")
+"""Columns locating a candidate: the number of its DF_ folder and its entry
+(for parquet inputs, -1 and the row number)."""
+
+
 def iterate(
-    path: str, tree: str, branches: Sequence[str], chunk_size: int
+    path: str,
+    tree: str,
+    branches: Sequence[str],
+    chunk_size: int,
+    positions: bool = False,
 ) -> Iterator[pd.DataFrame]:
     """Yield the requested branches of a file in chunks of about ``chunk_size`` rows.
 
     Small ``DF_*`` trees are gathered into one chunk; a large tree is split.
     Every chunk, and at least one (possibly empty) chunk, is yielded with the
-    branches' own dtypes.
+    branches' own dtypes; with ``positions``, also the columns of
+    :data:`POSITION`.
     """
     reader = _iterate_parquet if is_parquet(path) else _iterate_root
     pending: list[pd.DataFrame] = []
     rows = 0
-    for chunk in reader(path, tree, list(branches), chunk_size):
+    for chunk in reader(path, tree, list(branches), chunk_size, positions):
         pending.append(chunk)
         rows += len(chunk)
         if rows >= chunk_size:
@@ -192,8 +202,19 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
+def _positions(frame: pd.DataFrame, folder: int, start: int) -> pd.DataFrame:
+    frame["df"] = np.full(len(frame), folder, np.int64)
+    frame["entry"] = np.arange(start, start + len(frame), dtype=np.int64)
+    return frame
+
+
+def _folder_number(folder: str) -> int:
+    digits = folder.removeprefix(DF_PREFIX)
+    return int(digits) if digits.isdigit() else -1
+
+
 def _iterate_root(
-    path: str, tree: str, branches: list[str], chunk_size: int
+    path: str, tree: str, branches: list[str], chunk_size: int, positions: bool
 ) -> Iterator[pd.DataFrame]:
     with open_root(path) as root:
         folders = dataframe_folders(root)
@@ -204,14 +225,20 @@ def _iterate_root(
             ttree = _tree(root, folder, tree, path)
             available = {b.name: _dtype_of(b) for b in ttree.branches}
             check_branches(available, branches, tree, where)
+            number, start = _folder_number(folder), 0
             if ttree.num_entries == 0:
-                yield pd.DataFrame({b: np.empty(0, available[b]) for b in branches})
+                empty = pd.DataFrame({b: np.empty(0, available[b]) for b in branches})
+                yield _positions(empty, number, 0) if positions else empty
                 continue
             try:
                 for arrays in ttree.iterate(
                     branches, step_size=chunk_size, library="np"
                 ):
-                    yield pd.DataFrame({b: arrays[b] for b in branches})
+                    frame = pd.DataFrame({b: arrays[b] for b in branches})
+                    if positions:
+                        _positions(frame, number, start)
+                    start += len(frame)
+                    yield frame
             except (
                 OSError,
                 ValueError,
@@ -221,22 +248,24 @@ def _iterate_root(
 
 
 def _iterate_parquet(
-    path: str, tree: str, branches: list[str], chunk_size: int
+    path: str, tree: str, branches: list[str], chunk_size: int, positions: bool
 ) -> Iterator[pd.DataFrame]:
     _check_file(path)
     parquet = _parquet_file(path)
     schema = parquet.schema_arrow
     available = {f.name: _arrow_dtype(f.type) for f in schema}
     check_branches(available, branches, tree, repr(path))
-    empty = True
+    start = 0
     try:
         for batch in parquet.iter_batches(batch_size=chunk_size, columns=branches):
-            empty = False
-            yield batch.to_pandas()
+            frame = batch.to_pandas()
+            yield _positions(frame, -1, start) if positions else frame
+            start += len(frame)
     except (OSError, pa.ArrowException) as err:
         raise InputError(f"cannot read parquet file {path!r}: {err}") from err
-    if empty:
-        yield schema.empty_table().select(branches).to_pandas()
+    if start == 0:
+        frame = schema.empty_table().select(branches).to_pandas()
+        yield _positions(frame, -1, 0) if positions else frame
 
 
 def write_o2_file(

@@ -86,3 +86,47 @@ class McOrigin:
     NONE = 0
     PROMPT = 1
     NONPROMPT = 2
+
+
+def _accepted_ds_features() -> tuple[str, ...]:
+    prongs = ("impactParameterXY", "impactParameterZ", "ptProng")
+    pid = ("nSigTpcPi", "nSigTpcKa", "nSigTofPi", "nSigTofKa", "nSigTpcTofPi")
+    pid += ("nSigTpcTofKa",)
+    names = [
+        "chi2PCA",
+        "decayLength",
+        "decayLengthXY",
+        "decayLengthNormalised",
+        "decayLengthXYNormalised",
+        "maxNormalisedDeltaIP",
+        "cpa",
+        "cpaXY",
+        "impactParameterXY",
+        *(f"{p}{k}" for p in (*prongs, *pid) for k in range(3)),
+        "nSigTpcKaExpKa0",
+        "nSigTpcPiExpPi2",
+        "nSigTofKaExpKa0",
+        "nSigTofPiExpPi2",
+        "nSigTpcTofKaExpKa0",
+        "nSigTpcTofPiExpPi2",
+        "absCos3PiK",
+        "deltaMassPhi",
+    ]
+    return tuple(names)
+
+
+DS_SELECTOR = "hf-candidate-selector-ds-to-k-k-pi"
+DS_ML_FEATURES = _accepted_ds_features()
+"""Names the Ds selector accepts in ``namesInputFeatures``."""
+
+
+def o2_feature_name(branch: str) -> str:
+    """The O2Physics input-feature name of a tree branch.
+
+    ``fImpactParameter<k>`` is ``impactParameterXY<k>``; otherwise the name is
+    the branch without its ``f``, first letter in lower case.
+    """
+    stem = branch.removeprefix("f")
+    if stem.startswith("ImpactParameter") and stem[-1:].isdigit() and "XY" not in stem:
+        return f"impactParameterXY{stem[-1]}"
+    return stem[:1].lower() + stem[1:]

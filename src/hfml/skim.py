@@ -53,7 +53,7 @@ class SkimCounts:
         }
 
 
-def _mask(frame: pd.DataFrame, query: str, key: str) -> np.ndarray:
+def query_mask(frame: pd.DataFrame, query: str, key: str) -> np.ndarray:
     if not query.strip():
         return np.ones(len(frame), bool)
     try:
@@ -142,13 +142,13 @@ def skim_file(
 
 def _skim_chunk(chunk, config, classes, labels, written, counts, writers) -> None:
     counts.read += len(chunk)
-    presel = _mask(chunk, config["preselection"], "preselection")
+    presel = query_mask(chunk, config["preselection"], "preselection")
     counts.preselected += int(presel.sum())
     bins = pt_bin_index(chunk["fPt"].to_numpy(), config["pt_bins"])
     counts.outside_pt_bins += int(np.sum(presel & (bins < 0)))
     taken = np.zeros(len(chunk), bool)
     for cls in classes:
-        in_class = _mask(chunk, cls["query"], f"classes[{cls['name']}].query")
+        in_class = query_mask(chunk, cls["query"], f"classes[{cls['name']}].query")
         counts.multiple_classes += int(np.sum(in_class & presel & taken))
         selected = in_class & presel & ~taken
         taken |= in_class & presel

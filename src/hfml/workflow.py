@@ -68,3 +68,12 @@ def sections(config: Mapping, *names: str) -> dict:
     job when, and only when, the configuration it depends on changes.
     """
     return {name: config[name] for name in names}
+
+
+def apply_groups(files: Mapping[str, str], per_job: int) -> dict[str, list[str]]:
+    """Data files in groups of ``per_job``, one apply job each, in path order."""
+    paths = sorted(files.values())
+    return {
+        f"group{i // per_job:04d}": paths[i : i + per_job]
+        for i in range(0, len(paths), per_job)
+    }

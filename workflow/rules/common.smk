@@ -7,6 +7,7 @@ from hfml.models import MODEL_FILE
 from hfml.workflow import (
     EVALUATION_PLOTS,
     alternatives,
+    apply_groups,
     input_table,
     sections,
     skim_keys,
@@ -28,6 +29,7 @@ envvars:
 
 
 INPUTS = input_table(config)
+APPLY_GROUPS = apply_groups(INPUTS["data"], config["apply"]["files_per_job"])
 PT_BINS = pt_bin_labels(config["pt_bins"])
 CLASSES = class_names(config)
 SOURCE_OF = {c["name"]: c["source"] for c in config["classes"]}
@@ -50,6 +52,7 @@ def final_outputs():
     outputs = expand("results/skim/{cls}/{ptbin}.parquet", cls=CLASSES, ptbin=PT_BINS)
     outputs.append("results/skim/counts.json")
     outputs += expand("results/models/{ptbin}/metrics.json", ptbin=PT_BINS)
+    outputs += ["results/o2physics/dpl-config.json", "results/apply/counts.json"]
     if config["inputs"]["toy"]["enabled"]:
         outputs.append("results/toy/truth_summary.json")
     return outputs

@@ -1,0 +1,178 @@
+"""The apply stage: score data files with the per-bin ONNX models.
+
+A job reads its files in chunks (memory stays bounded), applies the
+preselection the models were trained after, scores every candidate inside the
+pT bins with :class:`~hfml.inference.MlResponse`, and writes the candidates
+that pass the loose cuts, with their scores and whether they pass the working
+point, to parquet.  Counts per bin before and after the cuts go to JSON.
+"""
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from hfml.config import ALWAYS_KEPT, pt_bin_labels, query_columns
+from hfml.errors import ConfigError
+from hfml.files import atomic_outputs, json_text
+from hfml.inference import MlResponse, passes
+from hfml.io import iterate, tree_branches
+from hfml.samples import bin_settings
+from hfml.skim import query_mask
+
+log = logging.getLogger(__name__)
+
+
+def model_features(config: Mapping) -> list[str]:
+    """The one feature list of all bins (O2Physics applies one to every model)."""
+    lists = {
+        ptbin: bin_settings(config, ptbin)["features"]
+        for ptbin in pt_bin_labels(config["pt_bins"])
+    }
+    first = next(iter(lists.values()))
+    for ptbin, features in lists.items():
+        if features != first:
+            raise ConfigError(
+                f"config key 'training.per_bin.{ptbin}.features': O2Physics gives "
+                "every pT bin's model the same namesInputFeatures, so models with "
+                "different feature lists cannot be applied or deployed together"
+            )
+    return list(first)
+
+
+def response(config: Mapping, onnx_paths: Sequence[str]) -> MlResponse:
+    selection = config["selection"]
+    return MlResponse(
+        onnx_paths,
+        config["pt_bins"],
+        selection["cuts"],
+        selection["cut_dirs"],
+        len(config["classes"]),
+        len(model_features(config)),
+    )
+
+
+def score_columns(config: Mapping) -> list[str]:
+    return [f"score_{c['name']}" for c in config["classes"]]
+
+
+def apply_files(
+    config: Mapping,
+    paths: Sequence[str],
+    onnx_paths: Sequence[str],
+    output: str,
+    counts_path: str,
+) -> dict:
+    """Score ``paths`` and write the candidates passing the loose cuts."""
+    start = time.perf_counter()
+    ml = response(config, onnx_paths)
+    features = model_features(config)
+    kept = list(dict.fromkeys([*ALWAYS_KEPT, *config["apply"]["columns"]]))
+    tree = config["inputs"]["tree"]
+    labels = pt_bin_labels(config["pt_bins"])
+    per_bin = {b: {"candidates": 0, "loose": 0, "selected": 0} for b in labels}
+    counts = {"candidates_read": 0, "candidates_preselected": 0, "outside_pt_bins": 0}
+    loose, directions = config["apply"]["loose_cuts"], config["selection"]["cut_dirs"]
+    scores_names = score_columns(config)
+    with atomic_outputs(output, counts_path) as (parquet, counts_file):
+        writer = None
+        try:
+            for path in paths:
+                available = tree_branches(path, tree)
+                read = list(dict.fromkeys([*features, *kept]))
+                read += [
+                    c
+                    for c in query_columns(config["preselection"], available)
+                    if c not in read
+                ]
+                for chunk in iterate(
+                    path, tree, read, config["apply"]["chunk_size"], positions=True
+                ):
+                    counts["candidates_read"] += len(chunk)
+                    chunk = chunk[
+                        query_mask(chunk, config["preselection"], "preselection")
+                    ]
+                    counts["candidates_preselected"] += len(chunk)
+                    pt = chunk["fPt"].to_numpy()
+                    bins = ml.bin_index(pt)
+                    counts["outside_pt_bins"] += int(np.sum(bins < 0))
+                    scores = ml.scores(chunk[features].to_numpy(np.float32), pt)
+                    selected = ml.select(scores, pt)
+                    written = (bins >= 0) & passes(
+                        np.nan_to_num(scores, nan=0.0), loose, directions
+                    )
+                    for index, label in enumerate(labels):
+                        in_bin = bins == index
+                        per_bin[label]["candidates"] += int(in_bin.sum())
+                        per_bin[label]["loose"] += int(np.sum(in_bin & written))
+                        per_bin[label]["selected"] += int(np.sum(in_bin & selected))
+                    frame = chunk.loc[written, ["df", "entry", *kept]].reset_index(
+                        drop=True
+                    )
+                    frame.insert(0, "file", path)
+                    for k, name in enumerate(scores_names):
+                        frame[name] = scores[written, k]
+                    frame["selected"] = selected[written]
+                    table = pa.Table.from_pandas(frame, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(parquet, table.schema)
+                    writer.write_table(table)
+            if writer is None:
+                _empty(scores_names, kept).to_parquet(parquet, index=False)
+        finally:
+            if writer is not None:
+                writer.close()
+        seconds = time.perf_counter() - start
+        summary = {"files": list(paths), **counts, "bins": per_bin, "seconds": seconds}
+        counts_file.write_text(json_text(summary))
+    log.info(
+        "%d files: %d candidates read, %d preselected, %d outside the pT bins "
+        "(O2Physics would stop on them), in %.1f s",
+        len(paths),
+        counts["candidates_read"],
+        counts["candidates_preselected"],
+        counts["outside_pt_bins"],
+        seconds,
+    )
+    for label, number in per_bin.items():
+        log.info(
+            "%s: %d candidates, %d pass the loose cuts, %d the working point",
+            label,
+            number["candidates"],
+            number["loose"],
+            number["selected"],
+        )
+    return summary
+
+
+def _empty(scores: Sequence[str], kept: Sequence[str]) -> pd.DataFrame:
+    columns = {"file": pd.Series([], dtype=str), "df": np.empty(0, np.int64)}
+    columns["entry"] = np.empty(0, np.int64)
+    columns |= {name: np.empty(0, np.float32) for name in kept}
+    columns |= {name: np.empty(0, np.float32) for name in scores}
+    columns["selected"] = np.empty(0, bool)
+    return pd.DataFrame(columns)
+
+
+def sum_counts(paths: Sequence[str]) -> dict:
+    """Add up the per-job apply counts."""
+    import json
+    from pathlib import Path
+
+    total: dict = {"files": 0, "candidates_read": 0, "candidates_preselected": 0}
+    total["outside_pt_bins"] = 0
+    bins: dict = {}
+    for path in paths:
+        counts = json.loads(Path(path).read_text())
+        total["files"] += len(counts["files"])
+        for key in ("candidates_read", "candidates_preselected", "outside_pt_bins"):
+            total[key] += counts[key]
+        for label, number in counts["bins"].items():
+            into = bins.setdefault(label, dict.fromkeys(number, 0))
+            for key, value in number.items():
+                into[key] += value
+    return {**total, "bins": bins}

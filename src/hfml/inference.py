@@ -1,0 +1,211 @@
+"""Model application with the semantics of O2Physics' ``MlResponse``.
+
+One ONNX model per pT bin; a bin is [low, high).  A model's LAST output is
+read and its first ``n_classes`` values kept.  Per class, ``CutGreater`` (0)
+rejects a score greater than the cut, ``CutSmaller`` (1) a score smaller than
+the cut, ``CutNot`` (2) skips the class; a score equal to the cut passes, and
+the float32 score is promoted to double before the comparison, as in C++.
+
+Scores are those of ONNX Runtime with one intra-op thread (as on the Grid),
+computed in batches: with one thread a batch gives, bit for bit, the scores
+of one candidate at a time.  Models exported elsewhere with a fixed batch of
+one are given a dynamic batch dimension in memory.
+
+Candidates outside the pT bins are not scored (O2Physics would abort on
+them): their scores are NaN and they are counted.
+"""
+
+import logging
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import onnx
+
+from hfml.errors import InputError
+
+log = logging.getLogger(__name__)
+
+CUT_GREATER, CUT_SMALLER, CUT_NOT = 0, 1, 2
+
+
+def bin_index(pt: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    """[low, high) bin of every pT; -1 below the first edge or at/above the last."""
+    edges = np.asarray(edges, np.float64)
+    index = np.searchsorted(edges, np.asarray(pt, np.float64), side="right") - 1
+    return np.where(index >= len(edges) - 1, -1, index)
+
+
+def passes(
+    scores: np.ndarray, cuts: Sequence[float], directions: Sequence[int]
+) -> np.ndarray:
+    """O2Physics' per-class cut of scores [N, n_classes] with one cut row."""
+    scores = np.asarray(scores, np.float32).astype(np.float64)
+    keep = np.ones(len(scores), bool)
+    for k, (cut, direction) in enumerate(zip(cuts, directions, strict=True)):
+        if direction == CUT_GREATER:
+            keep &= ~(scores[:, k] > float(cut))
+        elif direction == CUT_SMALLER:
+            keep &= ~(scores[:, k] < float(cut))
+        elif direction != CUT_NOT:
+            raise ValueError(f"cut direction must be 0, 1 or 2, not {direction}")
+    return keep
+
+
+def _load(model: "str | os.PathLike | bytes | onnx.ModelProto") -> onnx.ModelProto:
+    if isinstance(model, onnx.ModelProto):
+        return model
+    try:
+        if isinstance(model, bytes):
+            return onnx.load_from_string(model)
+        return onnx.load(os.fspath(model))
+    except FileNotFoundError as err:
+        raise InputError(f"ONNX model {model!r} does not exist") from err
+    except Exception as err:  # onnx raises DecodeError and friends
+        raise InputError(f"{model!r} is not a readable ONNX model: {err}") from err
+
+
+def _dynamic_batch(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy whose inputs and outputs have a free first (batch) dimension."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    for value in [*model.graph.input, *model.graph.output]:
+        shape = value.type.tensor_type.shape
+        if value.type.HasField("tensor_type") and len(shape.dim):
+            shape.dim[0].Clear()
+            shape.dim[0].dim_param = "N"
+    return model
+
+
+def check_model(model: onnx.ModelProto, n_features: int, name: str) -> None:
+    """Plain tensor outputs and an input as wide as the feature list."""
+    for output in model.graph.output:
+        if not output.type.HasField("tensor_type"):
+            raise InputError(
+                f"{name}: output {output.name!r} is not a tensor (a ZipMap or "
+                "sequence output); O2Physics needs plain tensor outputs: export "
+                "with zipmap=False"
+            )
+    inputs = [
+        i
+        for i in model.graph.input
+        if i.name not in {x.name for x in model.graph.initializer}
+    ]
+    if len(inputs) != 1:
+        raise InputError(f"{name}: expected one input, found {len(inputs)}")
+    dims = inputs[0].type.tensor_type.shape.dim
+    width = (
+        dims[1].dim_value if len(dims) == 2 and dims[1].HasField("dim_value") else None
+    )
+    if width is not None and width != n_features:
+        raise InputError(
+            f"{name}: the model takes {width} features, the feature list has "
+            f"{n_features}"
+        )
+
+
+class OnnxScorer:
+    """One model, scored by ONNX Runtime with one thread, in batches."""
+
+    def __init__(self, model, n_features: int, name: str = "model") -> None:
+        import onnxruntime
+
+        proto = _load(model)
+        check_model(proto, n_features, name)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        try:
+            self.session = onnxruntime.InferenceSession(
+                _dynamic_batch(proto).SerializeToString(),
+                options,
+                providers=["CPUExecutionProvider"],
+            )
+        except Exception as err:
+            raise InputError(f"{name}: ONNX Runtime cannot load it: {err}") from err
+        self.input = self.session.get_inputs()[0].name
+        self.output = self.session.get_outputs()[-1].name
+        self.n_features = n_features
+        self.name = name
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(features, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise InputError(
+                f"{self.name}: expected features [N, {self.n_features}], got {x.shape}"
+            )
+        if not len(x):
+            return np.empty((0, 0), np.float32)
+        (scores,) = self.session.run([self.output], {self.input: x})
+        return np.asarray(scores, np.float32).reshape(len(x), -1)
+
+
+class MlResponse:
+    """Per-pT-bin ONNX models, cuts and cut directions, applied as O2Physics does.
+
+    Args:
+        models: one ONNX model (path, bytes or ModelProto) per pT bin.
+        pt_edges: bin edges in GeV/c, one more than models.
+        cuts: table [pT bin][class] of cut values.
+        cut_dirs: one direction per class (0 CutGreater, 1 CutSmaller, 2 CutNot).
+        n_classes: number of classes kept from the model's last output.
+        n_features: width of the feature arrays, in model input order.
+    """
+
+    def __init__(
+        self,
+        models: Sequence,
+        pt_edges: Sequence[float],
+        cuts: Sequence[Sequence[float]],
+        cut_dirs: Sequence[int],
+        n_classes: int,
+        n_features: int,
+    ) -> None:
+        if len(models) != len(pt_edges) - 1:
+            raise ValueError(f"{len(models)} models for {len(pt_edges) - 1} pT bins")
+        if len(cuts) != len(models) or any(len(row) != n_classes for row in cuts):
+            raise ValueError(f"cuts must be a [{len(models)}][{n_classes}] table")
+        if len(cut_dirs) != n_classes:
+            raise ValueError(f"{len(cut_dirs)} cut directions for {n_classes} classes")
+        self.pt_edges = list(pt_edges)
+        self.cuts = [list(row) for row in cuts]
+        self.cut_dirs = list(cut_dirs)
+        self.n_classes = n_classes
+        self.scorers = [
+            OnnxScorer(m, n_features, f"model of pT bin {i}")
+            for i, m in enumerate(models)
+        ]
+
+    def bin_index(self, pt: np.ndarray) -> np.ndarray:
+        return bin_index(pt, self.pt_edges)
+
+    def scores(self, features: np.ndarray, pt: np.ndarray) -> np.ndarray:
+        """Scores [N, n_classes] float32; NaN for candidates outside the bins."""
+        features = np.asarray(features, np.float32)
+        bins = self.bin_index(pt)
+        out = np.full((len(features), self.n_classes), np.nan, np.float32)
+        for index, scorer in enumerate(self.scorers):
+            rows = np.flatnonzero(bins == index)
+            if len(rows):
+                scores = scorer(features[rows])
+                if scores.shape[1] < self.n_classes:
+                    raise InputError(
+                        f"{scorer.name}: its last output has {scores.shape[1]} "
+                        f"values, fewer than the {self.n_classes} classes"
+                    )
+                out[rows] = scores[:, : self.n_classes]
+        return out
+
+    def select(self, scores: np.ndarray, pt: np.ndarray) -> np.ndarray:
+        """Whether each candidate passes its bin's cuts (False outside the bins)."""
+        bins = self.bin_index(pt)
+        keep = np.zeros(len(scores), bool)
+        for index, row in enumerate(self.cuts):
+            rows = bins == index
+            keep[rows] = passes(scores[rows], row, self.cut_dirs)
+        return keep
+
+    def outside(self, pt: np.ndarray) -> int:
+        """Candidates with no pT bin (O2Physics would stop on them)."""
+        return int(np.sum(self.bin_index(pt) < 0))
