@@ -158,6 +158,19 @@ def test_unknown_hyperparameter_is_a_config_error(train_config, schema):
         validate(train_config, schema)
 
 
+def write_samples(tmp_path, config):
+    """train.pq, test.pq and sample.json of bin pt2_4 in tmp_path."""
+    inputs = write_inputs(tmp_path, {"bkg": 1500, "prompt": 400, "nonprompt": 400})
+    make_samples(
+        config,
+        "pt2_4",
+        inputs,
+        tmp_path / "train.pq",
+        tmp_path / "test.pq",
+        tmp_path / "sample.json",
+    )
+
+
 def sha1(path):
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
@@ -209,15 +222,7 @@ def test_training_is_reproducible_and_evaluated(tmp_path, train_config, library)
 
 def test_tuning_resumes_and_reaches_training(tmp_path, train_config):
     train_config["optuna"].update(n_trials=3, folds=2, max_auc_gap=1.0, pruning=False)
-    inputs = write_inputs(tmp_path, {"bkg": 1500, "prompt": 400, "nonprompt": 400})
-    make_samples(
-        train_config,
-        "pt2_4",
-        inputs,
-        tmp_path / "train.pq",
-        tmp_path / "test.pq",
-        tmp_path / "sample.json",
-    )
+    write_samples(tmp_path, train_config)
     journal = tmp_path / "optuna" / "study.journal"
 
     # An interrupted study: two of three trials done.
@@ -262,15 +267,7 @@ def test_tuning_resumes_and_reaches_training(tmp_path, train_config):
 
 def test_overtrained_trials_are_rejected(tmp_path, train_config):
     train_config["optuna"].update(n_trials=2, folds=2, max_auc_gap=1e-9, pruning=False)
-    inputs = write_inputs(tmp_path, {"bkg": 1500, "prompt": 400, "nonprompt": 400})
-    make_samples(
-        train_config,
-        "pt2_4",
-        inputs,
-        tmp_path / "train.pq",
-        tmp_path / "test.pq",
-        tmp_path / "sample.json",
-    )
+    write_samples(tmp_path, train_config)
     journal = tmp_path / "study.journal"
     tuning.run_worker(
         train_config, "pt2_4", tmp_path / "train.pq", journal, 0, tmp_path / "w.json"

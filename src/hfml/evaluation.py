@@ -305,6 +305,13 @@ def plot_scores(p_train, y_train, p_test, y_test, classes, result, plot_dir, tit
     plotting.save(fig, plot_dir / "scores.png", f"Scores, train vs test, {title}")
 
 
+def _roc(ax, truth, score, style, colour, label) -> None:
+    fpr, tpr, _ = skm.roc_curve(truth, score)
+    ax.plot(
+        fpr, tpr, style, color=colour, label=f"{label} (AUC {skm.auc(fpr, tpr):.3f})"
+    )
+
+
 def plot_roc(p_train, y_train, p_test, y_test, classes, plot_dir, title) -> None:
     pairs = list(itertools.combinations(range(len(classes)), 2))
     fig, axes = plotting.grid(2, columns=2, size=5.5)
@@ -313,26 +320,14 @@ def plot_roc(p_train, y_train, p_test, y_test, classes, plot_dir, title) -> None
         ("test", p_test, y_test, "-"),
     ):
         for k, name in enumerate(classes):
-            fpr, tpr, _ = skm.roc_curve(labels == k, probabilities[:, k])
-            auc = skm.auc(fpr, tpr)
-            axes[0].plot(
-                fpr,
-                tpr,
-                style,
-                color=plotting.COLOURS[k],
-                label=f"{name} vs rest, {sample} (AUC {auc:.3f})",
-            )
+            label = f"{name} vs rest, {sample}"
+            colour = plotting.COLOURS[k]
+            _roc(axes[0], labels == k, probabilities[:, k], style, colour, label)
         for n, (i, j) in enumerate(pairs):
             pair = (labels == i) | (labels == j)
-            fpr, tpr, _ = skm.roc_curve(labels[pair] == i, probabilities[pair, i])
-            auc = skm.auc(fpr, tpr)
-            axes[1].plot(
-                fpr,
-                tpr,
-                style,
-                color=plotting.COLOURS[n],
-                label=f"{classes[i]} vs {classes[j]}, {sample} (AUC {auc:.3f})",
-            )
+            label = f"{classes[i]} vs {classes[j]}, {sample}"
+            truth, score = labels[pair] == i, probabilities[pair, i]
+            _roc(axes[1], truth, score, style, plotting.COLOURS[n], label)
     for ax, kind in zip(axes, ("one vs rest", "one vs one"), strict=True):
         ax.plot([0, 1], [0, 1], ":", color="grey")
         ax.set_xlabel("false positive rate")
