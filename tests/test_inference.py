@@ -244,7 +244,8 @@ def test_corrupt_onnx_file_is_a_clear_error(tmp_path):
 
 
 def test_feature_without_o2physics_name_is_a_config_error():
-    assert o2_names(["fCpa", "fImpactParameter2"]) == ["cpa", "impactParameterXY2"]
+    names = o2_names(["fCpa", "fImpactParameter2", "fImpactParameterZ0"])
+    assert names == ["cpa", "impactParameterXY2", "impactParameterZ0"]
     with pytest.raises(ConfigError, match=r"features\[1\].*'fM' has no O2Physics"):
         o2_names(["fCpa", "fM"])
 

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from hfml.errors import ConfigError, InputError
-from hfml.o2 import LITE_BRANCHES
-from hfml.skim import merge, pt_bin_index, skim_file
+from hfml.o2 import LITE_BRANCHES, bin_index
+from hfml.skim import merge, skim_file
 from hfml.toy import write_toy_file
 from hfml.workflow import skim_keys
 from tests.conftest import write_tree_file
@@ -165,7 +165,7 @@ def test_bin_without_candidates_is_empty_not_an_error(tmp_path, skim_config, cap
     [(1.99, -1), (2.0, 0), (3.999, 0), (4.0, 1), (7.99, 1), (8.0, -1), (100, -1)],
 )
 def test_pt_bins_are_closed_below_open_above(value, expected):
-    assert pt_bin_index(np.array([value], np.float32), [2, 4, 8])[0] == expected
+    assert bin_index(np.array([value], np.float32), [2, 4, 8])[0] == expected
 
 
 def test_missing_file(tmp_path, skim_config):
@@ -262,6 +262,6 @@ def test_merge_rejects_different_columns(tmp_path):
 
 def test_query_naming_an_unknown_column(tmp_path, mc_file, skim_config):
     skim_config["classes"][1]["query"] = "fOriginMc == 1"
-    with pytest.raises(ConfigError, match=r"classes\[prompt\].query.*'fOriginMc'"):
+    with pytest.raises(ConfigError, match=r"classes\[1\].query.*'fOriginMc'"):
         run_skim(tmp_path, mc_file, "mc", skim_config)
     assert_nothing_written(tmp_path)

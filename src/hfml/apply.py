@@ -12,7 +12,6 @@ import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -78,8 +77,9 @@ def apply_files(
     counts = {"candidates_read": 0, "candidates_preselected": 0, "outside_pt_bins": 0}
     loose, directions = config["apply"]["loose_cuts"], config["selection"]["cut_dirs"]
     scores_names = score_columns(config)
+    schema = output_schema(paths, tree, kept, scores_names)
     with atomic_outputs(output, counts_path) as (parquet, counts_file):
-        writer = None
+        writer = pq.ParquetWriter(parquet, schema)
         try:
             for path in paths:
                 available = tree_branches(path, tree)
@@ -105,6 +105,7 @@ def apply_files(
                     written = (bins >= 0) & passes(
                         np.nan_to_num(scores, nan=0.0), loose, directions
                     )
+                    written |= selected
                     for index, label in enumerate(labels):
                         in_bin = bins == index
                         per_bin[label]["candidates"] += int(in_bin.sum())
@@ -118,14 +119,9 @@ def apply_files(
                         frame[name] = scores[written, k]
                     frame["selected"] = selected[written]
                     table = pa.Table.from_pandas(frame, preserve_index=False)
-                    if writer is None:
-                        writer = pq.ParquetWriter(parquet, table.schema)
-                    writer.write_table(table)
-            if writer is None:
-                _empty(scores_names, kept).to_parquet(parquet, index=False)
+                    writer.write_table(table.cast(schema))
         finally:
-            if writer is not None:
-                writer.close()
+            writer.close()
         seconds = time.perf_counter() - start
         summary = {"files": list(paths), **counts, "bins": per_bin, "seconds": seconds}
         counts_file.write_text(json_text(summary))
@@ -149,13 +145,18 @@ def apply_files(
     return summary
 
 
-def _empty(scores: Sequence[str], kept: Sequence[str]) -> pd.DataFrame:
-    columns = {"file": pd.Series([], dtype=str), "df": np.empty(0, np.int64)}
-    columns["entry"] = np.empty(0, np.int64)
-    columns |= {name: np.empty(0, np.float32) for name in kept}
-    columns |= {name: np.empty(0, np.float32) for name in scores}
-    columns["selected"] = np.empty(0, bool)
-    return pd.DataFrame(columns)
+def output_schema(
+    paths: Sequence[str], tree: str, kept: Sequence[str], scores: Sequence[str]
+) -> pa.Schema:
+    """Columns of the apply output, the same for every job and every file."""
+    types = tree_branches(paths[0], tree) if paths else {}
+    fields = [("file", pa.string()), ("df", pa.int64()), ("entry", pa.int64())]
+    fields += [
+        (name, pa.from_numpy_dtype(types.get(name) or np.float32)) for name in kept
+    ]
+    fields += [(name, pa.float32()) for name in scores]
+    fields.append(("selected", pa.bool_()))
+    return pa.schema(fields)
 
 
 def sum_counts(paths: Sequence[str]) -> dict:

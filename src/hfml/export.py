@@ -25,9 +25,9 @@ import onnx
 from hfml import __version__
 from hfml.errors import ConfigError, HfmlError, nearest
 from hfml.files import atomic_outputs, write_json
-from hfml.inference import OnnxScorer, bin_index, passes
-from hfml.models import Model
-from hfml.o2 import DS_ML_FEATURES, o2_feature_name
+from hfml.inference import OnnxScorer, dynamic_batch, passes
+from hfml.models import Model, library_version
+from hfml.o2 import DS_ML_FEATURES, DS_SELECTOR, bin_index, o2_feature_name
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +79,6 @@ def _lightgbm_float32_thresholds(booster):
     return lightgbm.Booster(model_str=text)
 
 
-def _dynamic_outputs(model: onnx.ModelProto) -> None:
-    for value in [*model.graph.input, *model.graph.output]:
-        dims = value.type.tensor_type.shape.dim
-        if len(dims):
-            dims[0].Clear()
-            dims[0].dim_param = "N"
-
-
 def convert(model: Model, n_features: int) -> onnx.ModelProto:
     """ONNX graph of a native model: input ``input`` float32 [N, F]."""
     import onnxmltools
@@ -102,8 +94,7 @@ def convert(model: Model, n_features: int) -> onnx.ModelProto:
         proto = onnxmltools.convert_lightgbm(
             booster, initial_types=initial, target_opset=TARGET_OPSET, zipmap=False
         )
-    _dynamic_outputs(proto)
-    return proto
+    return dynamic_batch(proto)
 
 
 def config_hash(config: Mapping) -> str:
@@ -128,7 +119,7 @@ def export(
         "library": library,
         "versions": json.dumps(
             {
-                library: __import__(library).__version__,
+                library: library_version(library),
                 "onnxmltools": distribution_version("onnxmltools"),
                 "onnx": onnx.__version__,
                 "hfml": __version__,
@@ -206,7 +197,7 @@ def o2physics_config(
 
     labels = [f"pT bin {i}" for i in range(len(edges) - 1)]
     return {
-        "hf-candidate-selector-ds-to-k-k-pi": {
+        DS_SELECTOR: {
             "applyMl": "true",
             "binsPtMl": {"values": [text(float(e)) for e in edges]},
             "cutDirMl": {"values": [str(int(d)) for d in cut_dirs]},

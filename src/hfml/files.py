@@ -12,6 +12,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def _temporary_name(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -19,6 +22,7 @@ def _temporary_name(path: Path) -> Path:
         prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
     )
     os.close(handle)
+    os.chmod(name, 0o666 & ~_UMASK)
     return Path(name)
 
 

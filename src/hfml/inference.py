@@ -23,17 +23,11 @@ import numpy as np
 import onnx
 
 from hfml.errors import InputError
+from hfml.o2 import bin_index
 
 log = logging.getLogger(__name__)
 
 CUT_GREATER, CUT_SMALLER, CUT_NOT = 0, 1, 2
-
-
-def bin_index(pt: np.ndarray, edges: Sequence[float]) -> np.ndarray:
-    """[low, high) bin of every pT; -1 below the first edge or at/above the last."""
-    edges = np.asarray(edges, np.float64)
-    index = np.searchsorted(edges, np.asarray(pt, np.float64), side="right") - 1
-    return np.where(index >= len(edges) - 1, -1, index)
 
 
 def passes(
@@ -65,7 +59,7 @@ def _load(model: "str | os.PathLike | bytes | onnx.ModelProto") -> onnx.ModelPro
         raise InputError(f"{model!r} is not a readable ONNX model: {err}") from err
 
 
-def _dynamic_batch(model: onnx.ModelProto) -> onnx.ModelProto:
+def dynamic_batch(model: onnx.ModelProto) -> onnx.ModelProto:
     """A copy whose inputs and outputs have a free first (batch) dimension."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
     for value in [*model.graph.input, *model.graph.output]:
@@ -118,7 +112,7 @@ class OnnxScorer:
         options.log_severity_level = 3
         try:
             self.session = onnxruntime.InferenceSession(
-                _dynamic_batch(proto).SerializeToString(),
+                dynamic_batch(proto).SerializeToString(),
                 options,
                 providers=["CPUExecutionProvider"],
             )
@@ -136,7 +130,9 @@ class OnnxScorer:
                 f"{self.name}: expected features [N, {self.n_features}], got {x.shape}"
             )
         if not len(x):
-            return np.empty((0, 0), np.float32)
+            dims = self.session.get_outputs()[-1].shape
+            width = dims[-1] if len(dims) == 2 and isinstance(dims[-1], int) else 0
+            return np.empty((0, width), np.float32)
         (scores,) = self.session.run([self.output], {self.input: x})
         return np.asarray(scores, np.float32).reshape(len(x), -1)
 

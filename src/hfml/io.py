@@ -166,11 +166,6 @@ def _parquet_file(path: str) -> pq.ParquetFile:
         raise InputError(f"cannot read parquet file {path!r}: {err}") from err
 
 
-POSITION = ("df", "entry")
-"""Columns locating a candidate: the number of its DF_ folder and its entry
-(for parquet inputs, -1 and the row number)."""
-
-
 def iterate(
     path: str,
     tree: str,
@@ -182,8 +177,9 @@ def iterate(
 
     Small ``DF_*`` trees are gathered into one chunk; a large tree is split.
     Every chunk, and at least one (possibly empty) chunk, is yielded with the
-    branches' own dtypes; with ``positions``, also the columns of
-    :data:`POSITION`.
+    branches' own dtypes; with ``positions``, also ``df`` (the number of the
+    candidate's DF_ folder) and ``entry`` (its entry there); for parquet
+    inputs -1 and the row number.
     """
     reader = _iterate_parquet if is_parquet(path) else _iterate_root
     pending: list[pd.DataFrame] = []

@@ -5,6 +5,7 @@ text), never pickled.  Features are float32 from the trees to the model, so
 that the ONNX export, which compares in float32, can be exact.
 """
 
+import importlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -25,6 +26,10 @@ def _wrapper(library: str):
     import lightgbm
 
     return lightgbm.LGBMClassifier
+
+
+def library_version(library: str) -> str:
+    return importlib.import_module(library).__version__
 
 
 def check_hyperparameters(library: str, parameters: Mapping, key: str) -> None:
@@ -62,6 +67,7 @@ class Model:
             objective = "multiclass" if n_classes > 2 else "binary"
             settings.update(deterministic=True, force_row_wise=True, verbose=-1)
         settings["objective"] = objective
+        self.threads = threads
         self.estimator = _wrapper(library)(**settings)
         self._booster = None
 
@@ -86,7 +92,7 @@ class Model:
         if self.library == "xgboost":
             probabilities = self.estimator.predict_proba(x)
         else:
-            raw = self.booster.predict(x)
+            raw = self.booster.predict(x, num_threads=self.threads)
             probabilities = raw if raw.ndim == 2 else np.stack([1 - raw, raw], axis=1)
         return probabilities.astype(np.float32)
 
@@ -98,7 +104,7 @@ class Model:
             import xgboost
 
             return self.booster.predict(xgboost.DMatrix(x), pred_contribs=True)
-        values = self.booster.predict(x, pred_contrib=True)
+        values = self.booster.predict(x, pred_contrib=True, num_threads=self.threads)
         if self.n_classes > 2:
             values = values.reshape(len(x), self.n_classes, -1)
         return values
@@ -123,9 +129,7 @@ class Model:
     def save(self, path: str | Path) -> None:
         with atomic_outputs(path) as (temporary,):
             if self.library == "xgboost":
-                suffixed = temporary.with_suffix(".json")
-                self.estimator.save_model(suffixed)
-                suffixed.replace(temporary)
+                temporary.write_bytes(bytes(self.booster.save_raw(raw_format="json")))
             else:
                 self.booster.save_model(temporary)
 

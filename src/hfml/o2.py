@@ -6,6 +6,9 @@ name in lower case, inside one ``DF_<n>`` folder per time frame.  A column
 and momenta in GeV/c.
 """
 
+import re
+from collections.abc import Sequence
+
 import numpy as np
 
 DF_PREFIX = "DF_"
@@ -116,6 +119,7 @@ def _accepted_ds_features() -> tuple[str, ...]:
 
 
 DS_SELECTOR = "hf-candidate-selector-ds-to-k-k-pi"
+"""Task name of the Ds selector in a dpl-config."""
 DS_ML_FEATURES = _accepted_ds_features()
 """Names the Ds selector accepts in ``namesInputFeatures``."""
 
@@ -127,6 +131,14 @@ def o2_feature_name(branch: str) -> str:
     the branch without its ``f``, first letter in lower case.
     """
     stem = branch.removeprefix("f")
-    if stem.startswith("ImpactParameter") and stem[-1:].isdigit() and "XY" not in stem:
-        return f"impactParameterXY{stem[-1]}"
+    if match := re.fullmatch(r"ImpactParameter(\d)", stem):
+        return f"impactParameterXY{match.group(1)}"
     return stem[:1].lower() + stem[1:]
+
+
+def bin_index(pt: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    """Index of the [low, high) bin of each pT, as O2Physics bins; -1 below the
+    first edge or at or above the last one."""
+    edges = np.asarray(edges, np.float64)
+    index = np.searchsorted(edges, np.asarray(pt, np.float64), side="right") - 1
+    return np.where(index >= len(edges) - 1, -1, index)

@@ -21,15 +21,9 @@ from hfml.config import class_names, pt_bin_labels, skim_columns, undefined_name
 from hfml.errors import ConfigError, InputError, nearest
 from hfml.files import atomic_outputs, json_text
 from hfml.io import iterate
+from hfml.o2 import bin_index
 
 log = logging.getLogger(__name__)
-
-
-def pt_bin_index(pt: np.ndarray, edges: Sequence[float]) -> np.ndarray:
-    """Index of the [low, high) bin of each pT; -1 below the first edge or at or
-    above the last one."""
-    index = np.searchsorted(np.asarray(edges, np.float64), pt, side="right") - 1
-    return np.where(index >= len(edges) - 1, -1, index)
 
 
 @dataclass
@@ -144,11 +138,12 @@ def _skim_chunk(chunk, config, classes, labels, written, counts, writers) -> Non
     counts.read += len(chunk)
     presel = query_mask(chunk, config["preselection"], "preselection")
     counts.preselected += int(presel.sum())
-    bins = pt_bin_index(chunk["fPt"].to_numpy(), config["pt_bins"])
+    bins = bin_index(chunk["fPt"].to_numpy(), config["pt_bins"])
     counts.outside_pt_bins += int(np.sum(presel & (bins < 0)))
     taken = np.zeros(len(chunk), bool)
     for cls in classes:
-        in_class = query_mask(chunk, cls["query"], f"classes[{cls['name']}].query")
+        index = config["classes"].index(cls)
+        in_class = query_mask(chunk, cls["query"], f"classes[{index}].query")
         counts.multiple_classes += int(np.sum(in_class & presel & taken))
         selected = in_class & presel & ~taken
         taken |= in_class & presel
@@ -191,11 +186,18 @@ def merge(inputs: Sequence[str], output: str) -> int:
     return rows
 
 
+_TOTALS = (
+    "candidates_read",
+    "candidates_preselected",
+    "outside_pt_bins",
+    "in_several_classes",
+)
+
+
 def sum_counts(paths: Sequence[str], config: Mapping) -> dict:
     """Add up the per-file skim counts, per source, class and pT bin."""
     total: dict = {
-        source: {"files": 0, "candidates_read": 0, "candidates_preselected": 0}
-        for source in ("data", "mc")
+        source: dict.fromkeys(["files", *_TOTALS], 0) for source in ("data", "mc")
     }
     labels = pt_bin_labels(config["pt_bins"])
     classes: dict = {
@@ -206,8 +208,8 @@ def sum_counts(paths: Sequence[str], config: Mapping) -> dict:
         counts = json.loads(Path(path).read_text())
         source = total[counts["source"]]
         source["files"] += 1
-        source["candidates_read"] += int(counts["candidates_read"])
-        source["candidates_preselected"] += int(counts["candidates_preselected"])
+        for key in _TOTALS:
+            source[key] += int(counts[key])
         for name, bins in counts["classes"].items():
             for label, number in bins.items():
                 for key, value in number.items():

@@ -4,7 +4,6 @@ Each function is one workflow job; they meet only through files: the
 samples (parquet), the native model, and small JSON files.
 """
 
-import importlib
 import json
 import logging
 import time
@@ -16,7 +15,7 @@ import pandas as pd
 from hfml import evaluation
 from hfml.config import pt_bin_labels
 from hfml.files import atomic_outputs, json_text, write_json
-from hfml.models import Model, load
+from hfml.models import Model, library_version, load
 from hfml.samples import LABEL, bin_settings, build, weights
 
 log = logging.getLogger(__name__)
@@ -111,10 +110,6 @@ def train(
         info["cv"] = json.loads(Path(best_path).read_text())
     write_json(info_path, info)
     return info
-
-
-def library_version(library: str) -> str:
-    return importlib.import_module(library).__version__
 
 
 def evaluate(

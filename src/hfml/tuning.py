@@ -131,14 +131,20 @@ def study_name(config: Mapping, ptbin: str, train_path: str | Path) -> str:
 
 
 def open_study(
-    config: Mapping, ptbin: str, journal: str | Path, train_path: str | Path
+    config: Mapping,
+    ptbin: str,
+    journal: str | Path,
+    train_path: str | Path,
+    stream: int = 0,
 ) -> optuna.Study:
+    """The bin's stored study; ``stream`` seeds the sampler, so that workers and
+    resumed runs do not propose the same parameters again."""
     return optuna.create_study(
         study_name=study_name(config, ptbin, train_path),
         storage=storage(journal),
         direction="maximize",
         load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=config["training"]["seed"]),
+        sampler=optuna.samplers.TPESampler(seed=config["training"]["seed"] + stream),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
     )
 
@@ -163,6 +169,9 @@ def run_worker(
     """
     settings = config["optuna"]
     study = open_study(config, ptbin, journal, train_path)
+    study = open_study(
+        config, ptbin, journal, train_path, 1000 * (worker + 1) + finished(study)
+    )
     share = -(-settings["n_trials"] // settings["workers"])
     remaining = max(settings["n_trials"] - finished(study), 0)
     todo = min(share, remaining)

@@ -77,3 +77,9 @@ def apply_groups(files: Mapping[str, str], per_job: int) -> dict[str, list[str]]
         f"group{i // per_job:04d}": paths[i : i + per_job]
         for i in range(0, len(paths), per_job)
     }
+
+
+def with_threads(config: Mapping, threads: int) -> dict:
+    """The configuration with ``training.threads`` set to the threads Snakemake
+    gave the job (fewer than configured when ``--cores`` is smaller)."""
+    return {**config, "training": {**config["training"], "threads": threads}}

@@ -44,7 +44,7 @@ rule o2physics_config:
     conda:
         "../../envs/hfml.yaml"
     params:
-        config=sections(config, *TRAINING_CONFIG, "selection", "skim"),
+        config=sections(config, *TRAINING_CONFIG, "selection"),
     script:
         "../scripts/o2physics_config.py"
 
@@ -74,7 +74,6 @@ rule apply:
             "preselection",
             "selection",
             "apply",
-            "skim",
         ),
     script:
         "../scripts/apply.py"

@@ -58,7 +58,7 @@ def final_outputs():
     return outputs
 
 
-TRAINING_CONFIG = ("pt_bins", "classes", "features", "training", "evaluation")
+TRAINING_CONFIG = ("pt_bins", "classes", "features", "training")
 MODEL = f"results/models/{{ptbin}}/{MODEL_FILE[config['training']['library']]}"
 
 

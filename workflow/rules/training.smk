@@ -121,6 +121,6 @@ rule evaluate:
         mem_mb=4000,
         runtime=30,
     params:
-        config=sections(config, *TRAINING_CONFIG),
+        config=sections(config, *TRAINING_CONFIG, "evaluation"),
     script:
         "../scripts/evaluate.py"

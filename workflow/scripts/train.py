@@ -1,9 +1,10 @@
 from hfml.logs import job_logging
 from hfml.training import train
+from hfml.workflow import with_threads
 
 with job_logging(snakemake.log[0]):
     train(
-        snakemake.params.config,
+        with_threads(snakemake.params.config, snakemake.threads),
         snakemake.wildcards.ptbin,
         snakemake.input.train,
         snakemake.output.model,
