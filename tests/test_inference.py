@@ -40,8 +40,17 @@ def trained(library, n_classes, seed=0, n=3000):
     return model.fit(x, labels, names=FEATURES), x
 
 
-def one_by_one(scorer, x):
-    return np.vstack([scorer(x[i : i + 1]) for i in range(len(x))])
+def one_by_one(proto, x):
+    """ONNX Runtime with one thread, one candidate per call, as on Hyperloop."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), options)
+    name = session.get_inputs()[0].name
+    return np.vstack(
+        [session.run(None, {name: x[i : i + 1]})[-1] for i in range(len(x))]
+    )
 
 
 @pytest.mark.parametrize(
@@ -85,11 +94,47 @@ def test_float32_score_is_promoted_to_double_before_comparing():
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_batched_scores_are_bit_identical_to_one_by_one(library, n_classes):
     model, x = trained(library, n_classes)
+    x[::17, 2] = np.nan
     proto = export(model, FEATURES, ["a", "b", "c"][:n_classes], (2, 4), {})
     scorer = OnnxScorer(proto, len(FEATURES))
-    np.testing.assert_array_equal(scorer(x[:300]), one_by_one(scorer, x[:300]))
+    # Three classes go through the fast evaluator, two through ONNX Runtime.
+    assert (scorer.ensemble is not None) == (n_classes == 3)
+    np.testing.assert_array_equal(scorer(x[:1000]), one_by_one(proto, x[:1000]))
     native = model.predict_proba(x)
-    assert np.max(np.abs(scorer(x)[:, :n_classes] - native)) < 1e-6
+    assert np.nanmax(np.abs(scorer(x)[:, :n_classes] - native)) < 1e-6
+
+
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
+def test_fast_evaluator_is_bit_identical_on_thresholds_and_nan(library):
+    from hfml.inference import probe_rows
+    from hfml.treeensemble import compile_ensemble
+
+    model, _ = trained(library, 3)
+    proto = convert(model, len(FEATURES))
+    ensemble = compile_ensemble(proto)
+    probes = probe_rows(ensemble, len(FEATURES), rows=3000)
+    reference = OnnxScorer(proto, len(FEATURES), exact_evaluator=False)(probes)
+    np.testing.assert_array_equal(ensemble(probes), reference)
+
+
+def test_fast_evaluator_declines_graphs_it_does_not_know():
+    from hfml.treeensemble import compile_ensemble
+
+    binary, _ = trained("xgboost", 2)
+    assert compile_ensemble(convert(binary, len(FEATURES))) is None
+    model, _ = trained("xgboost", 3)
+    proto = convert(model, len(FEATURES))
+    doubled = onnx.ModelProto.FromString(proto.SerializeToString())
+    two = onnx.numpy_helper.from_array(np.array(2.0, np.float32), "two")
+    doubled.graph.initializer.append(two)
+    last = doubled.graph.output[-1]
+    doubled.graph.node.append(
+        onnx.helper.make_node("Mul", [last.name, "two"], ["doubled"])
+    )
+    doubled.graph.output.append(
+        onnx.helper.make_tensor_value_info("doubled", onnx.TensorProto.FLOAT, None)
+    )
+    assert compile_ensemble(doubled) is None
 
 
 def test_lightgbm_export_is_exact_on_float32_thresholds():

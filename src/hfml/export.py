@@ -155,7 +155,9 @@ def validate(
     decision changes.
     """
     native = model.predict_proba(features)
-    scorer = OnnxScorer(onnx_model, features.shape[1], "exported model")
+    scorer = OnnxScorer(
+        onnx_model, features.shape[1], "exported model", exact_evaluator=False
+    )
     exported = scorer(features)[:, : native.shape[1]]
     difference = float(np.max(np.abs(exported - native))) if len(native) else 0.0
     in_bin = bin_index(pt, list(edges)) == 0

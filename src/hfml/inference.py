@@ -98,9 +98,16 @@ def check_model(model: onnx.ModelProto, n_features: int, name: str) -> None:
 
 
 class OnnxScorer:
-    """One model, scored by ONNX Runtime with one thread, in batches."""
+    """One model, scored in batches exactly as ONNX Runtime with one thread.
 
-    def __init__(self, model, n_features: int, name: str = "model") -> None:
+    Softmax tree ensembles are evaluated by :mod:`hfml.treeensemble`, bit for
+    bit as ONNX Runtime (checked on probe rows when the model is loaded, with
+    ONNX Runtime kept otherwise); other models by ONNX Runtime itself.
+    """
+
+    def __init__(
+        self, model, n_features: int, name: str = "model", exact_evaluator: bool = True
+    ) -> None:
         import onnxruntime
 
         proto = _load(model)
@@ -122,6 +129,7 @@ class OnnxScorer:
         self.output = self.session.get_outputs()[-1].name
         self.n_features = n_features
         self.name = name
+        self.ensemble = _checked_ensemble(proto, self) if exact_evaluator else None
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(features, dtype=np.float32)
@@ -133,8 +141,51 @@ class OnnxScorer:
             dims = self.session.get_outputs()[-1].shape
             width = dims[-1] if len(dims) == 2 and isinstance(dims[-1], int) else 0
             return np.empty((0, width), np.float32)
+        if self.ensemble is not None:
+            return self.ensemble(x)
+        return self.onnxruntime(x)
+
+    def onnxruntime(self, x: np.ndarray) -> np.ndarray:
         (scores,) = self.session.run([self.output], {self.input: x})
         return np.asarray(scores, np.float32).reshape(len(x), -1)
+
+
+def probe_rows(ensemble, n_features: int, rows: int = 2048) -> np.ndarray:
+    """Rows that sit on, just below and just above the model's thresholds,
+    with some NaN: where a wrong comparison would show."""
+    rng = np.random.default_rng(0)
+    values = ensemble.threshold[np.isfinite(ensemble.threshold)]
+    values = np.concatenate(
+        [
+            values,
+            np.nextafter(values, np.float32(-np.inf)),
+            np.nextafter(values, np.float32(np.inf)),
+            rng.normal(size=64).astype(np.float32),
+        ]
+    )
+    x = rng.choice(values, size=(rows, n_features)).astype(np.float32)
+    x[rng.random(x.shape) < 0.01] = np.nan
+    return x
+
+
+def _checked_ensemble(proto, scorer: OnnxScorer):
+    from hfml.treeensemble import compile_ensemble
+
+    ensemble = compile_ensemble(proto)
+    if ensemble is None or ensemble.n_features > scorer.n_features:
+        return None
+    probes = probe_rows(ensemble, scorer.n_features)
+    reference = scorer.onnxruntime(probes)
+    if not np.array_equal(ensemble(probes), reference[:, : len(ensemble.base)]):
+        log.warning(
+            "%s: the fast evaluator differs from ONNX Runtime on probe "
+            "rows; using ONNX Runtime",
+            scorer.name,
+        )
+        return None
+    if reference.shape[1] != len(ensemble.base):
+        return None
+    return ensemble
 
 
 class MlResponse:
