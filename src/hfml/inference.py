@@ -150,7 +150,7 @@ class OnnxScorer:
         return np.asarray(scores, np.float32).reshape(len(x), -1)
 
 
-def probe_rows(ensemble, n_features: int, rows: int = 2048) -> np.ndarray:
+def probe_rows(ensemble, n_features: int, rows: int = 512) -> np.ndarray:
     """Rows that sit on, just below and just above the model's thresholds,
     with some NaN: where a wrong comparison would show."""
     rng = np.random.default_rng(0)

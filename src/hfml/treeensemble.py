@@ -56,9 +56,8 @@ class Ensemble:
             # The NaN test costs time in the hot loop: only blocks with a NaN
             # take the kernel that has it.
             nan_aware = bool(np.isnan(x[start:stop]).any())
-            accumulate = _ACCUMULATE[(self.less_equal, nan_aware)]
             sums[:] = 0
-            accumulate(
+            _accumulate(
                 x,
                 start,
                 stop,
@@ -69,6 +68,8 @@ class Ensemble:
                 self.tree_class,
                 self.depth,
                 sums,
+                self.less_equal,
+                nan_aware,
             )
             _softmax(sums, self.base, stop - start, out, start)
         return out
@@ -125,74 +126,84 @@ def compile_ensemble(model: onnx.ModelProto) -> Ensemble | None:
     if "nodes_values_as_tensor" in a or "class_weights_as_tensor" in a:
         return None
 
-    trees: dict[int, dict[int, tuple]] = {}
-    missing = a.get("nodes_missing_value_tracks_true") or [0] * len(a["nodes_modes"])
-    for tree, nid, mode, feat, value, true, false, miss in zip(
-        a["nodes_treeids"],
-        a["nodes_nodeids"],
-        a["nodes_modes"],
-        a["nodes_featureids"],
-        a["nodes_values"],
-        a["nodes_truenodeids"],
-        a["nodes_falsenodeids"],
-        missing,
-        strict=True,
-    ):
-        trees.setdefault(tree, {})[nid] = (mode, feat, value, true, false, miss)
-    weights: dict[tuple[int, int], list[tuple[int, float]]] = {}
-    for tree, nid, cls, weight in zip(
-        a["class_treeids"],
-        a["class_nodeids"],
-        a["class_ids"],
-        a["class_weights"],
-        strict=True,
-    ):
-        weights.setdefault((tree, nid), []).append((cls, weight))
+    tree_ids = np.asarray(a["nodes_treeids"], np.int64)
+    node_ids = np.asarray(a["nodes_nodeids"], np.int64)
+    leaf = np.array([m == b"LEAF" for m in a["nodes_modes"]])
+    features = np.asarray(a["nodes_featureids"], np.int64)
+    values = np.asarray(a["nodes_values"], np.float32)
+    true_ids = np.asarray(a["nodes_truenodeids"], np.int64)
+    false_ids = np.asarray(a["nodes_falsenodeids"], np.int64)
+    missing = np.asarray(
+        a.get("nodes_missing_value_tracks_true") or np.zeros(len(leaf)), bool
+    )
+    order = np.unique(tree_ids)
+    tree_index = np.searchsorted(order, tree_ids)
+    # A node is found by (tree index, node id) through one sorted key.
+    width = int(node_ids.max()) + 1
+    keys = tree_index * width + node_ids
+    by_key = np.argsort(keys)
+    sorted_keys = keys[by_key]
 
-    order = sorted(trees)
-    tree_class = np.empty(len(order), np.int64)
-    for t, tree in enumerate(order):
-        classes = {
-            c for (tr, _), entries in weights.items() if tr == tree for c, _ in entries
-        }
-        if len(classes) != 1:
-            return None
-        tree_class[t] = classes.pop()
-        for nid, (mode, *_rest) in trees[tree].items():
-            if mode == b"LEAF" and len(weights.get((tree, nid), [])) != 1:
-                return None
+    def lookup(trees, nodes):
+        found = by_key[np.searchsorted(sorted_keys, trees * width + nodes)]
+        if not np.array_equal(keys[found], trees * width + nodes):
+            raise ValueError("a tree refers to a node it does not have")
+        return found
 
-    def depth_of(tree, nid):
-        mode, _, _, true, false, _ = trees[tree][nid]
-        if mode == b"LEAF":
-            return 0
-        return 1 + max(depth_of(tree, true), depth_of(tree, false))
+    w_tree = np.searchsorted(order, np.asarray(a["class_treeids"], np.int64))
+    w_node = np.asarray(a["class_nodeids"], np.int64)
+    w_class = np.asarray(a["class_ids"], np.int64)
+    w_value = np.asarray(a["class_weights"], np.float32)
+    try:
+        w_index = lookup(w_tree, w_node)
+    except ValueError:
+        return None
+    if len(np.unique(w_index)) != len(w_index) or not leaf[w_index].all():
+        return None
+    if np.count_nonzero(leaf) != len(w_index):
+        return None
+    tree_class = np.full(len(order), -1, np.int64)
+    tree_class[w_tree] = w_class
+    if np.any(tree_class[w_tree] != w_class) or np.any(tree_class < 0):
+        return None
+    weight_of = np.zeros(len(leaf), np.float32)
+    weight_of[w_index] = w_value
 
-    depth = max(depth_of(tree, 0) for tree in order)
-    internal, n_leaves = 2**depth - 1, 2**depth
+    # Walk all trees level by level, placing nodes in complete trees.
+    frontier = lookup(np.arange(len(order)), np.zeros(len(order), np.int64))
+    positions = np.zeros(len(order), np.int64)
+    levels = []
+    while len(frontier):
+        levels.append((frontier, positions))
+        branch = ~leaf[frontier]
+        trees_of = tree_index[frontier[branch]]
+        children = np.concatenate(
+            [
+                lookup(trees_of, true_ids[frontier[branch]]),
+                lookup(trees_of, false_ids[frontier[branch]]),
+            ]
+        )
+        positions = np.concatenate(
+            [2 * positions[branch] + 1, 2 * positions[branch] + 2]
+        )
+        frontier = children
+    depth = len(levels) - 1
+    internal = 2**depth - 1
     feature = np.zeros((len(order), max(internal, 1)), np.int64)
     threshold = np.full((len(order), max(internal, 1)), np.inf, np.float32)
     missing_true = np.ones((len(order), max(internal, 1)), np.bool_)
-    leaves = np.zeros((len(order), n_leaves), np.float32)
-
-    def fill(t, tree, nid, position, level):
-        mode, feat, value, true, false, miss = trees[tree][nid]
-        if mode == b"LEAF":
-            ((_, weight),) = weights[(tree, nid)]
-            first = position
-            for _ in range(depth - level):
-                first = 2 * first + 1
-            span = 2 ** (depth - level)
-            leaves[t, first - internal : first - internal + span] = weight
-            return
-        feature[t, position] = feat
-        threshold[t, position] = value
-        missing_true[t, position] = bool(miss)
-        fill(t, tree, true, 2 * position + 1, level + 1)
-        fill(t, tree, false, 2 * position + 2, level + 1)
-
-    for t, tree in enumerate(order):
-        fill(t, tree, 0, 0, 0)
+    leaves = np.zeros((len(order), 2**depth), np.float32)
+    for level, (nodes, places) in enumerate(levels):
+        trees_of = tree_index[nodes]
+        branch = ~leaf[nodes]
+        feature[trees_of[branch], places[branch]] = features[nodes[branch]]
+        threshold[trees_of[branch], places[branch]] = values[nodes[branch]]
+        missing_true[trees_of[branch], places[branch]] = missing[nodes[branch]]
+        # A leaf above the bottom fills every padded leaf below it.
+        span = 2 ** (depth - level)
+        first = (places[~branch] + 1) * span - 1 - internal
+        columns = first[:, None] + np.arange(span)
+        leaves[trees_of[~branch][:, None], columns] = weight_of[nodes[~branch]][:, None]
     n_classes = len(labels)
     base = np.asarray(a.get("base_values") or [0.0] * n_classes, np.float32)
     if len(base) != n_classes or tree_class.max() >= n_classes:
@@ -215,57 +226,50 @@ LANES = 8
 """Rows traversed together: independent dependency chains for the CPU."""
 
 
-def _make_kernel(less_equal: bool, nan_aware: bool):
-    @numba.njit(cache=True, nogil=True, inline="always")
-    def goes_true(v, threshold, missing_true):
-        go = v <= threshold if less_equal else v < threshold
-        if nan_aware and not go and missing_true and v != v:
-            go = True
-        return go
-
-    @numba.njit(cache=True, nogil=True)
-    def accumulate(
-        x,
-        start,
-        stop,
-        feature,
-        threshold,
-        missing_true,
-        leaves,
-        tree_class,
-        depth,
-        sums,
-    ):
-        n_trees = feature.shape[0]
-        first_leaf = 2**depth - 1
-        rows = stop - start
-        full = rows - rows % LANES
-        index = np.zeros(LANES, np.int64)
-        for t in range(n_trees):
-            c = tree_class[t]
-            for r in range(0, full, LANES):
-                index[:] = 0
-                for _ in range(depth):
-                    for lane in range(LANES):
-                        i = index[lane]
-                        v = x[start + r + lane, feature[t, i]]
-                        go = goes_true(v, threshold[t, i], missing_true[t, i])
-                        index[lane] = 2 * i + 2 - go
+@numba.njit(cache=True, nogil=True)
+def _accumulate(
+    x,
+    start,
+    stop,
+    feature,
+    threshold,
+    missing_true,
+    leaves,
+    tree_class,
+    depth,
+    sums,
+    less_equal,
+    nan_aware,
+):
+    """Add every tree's leaf weight to its class's sum, rows [start, stop)."""
+    n_trees = feature.shape[0]
+    first_leaf = 2**depth - 1
+    rows = stop - start
+    full = rows - rows % LANES
+    index = np.zeros(LANES, np.int64)
+    for t in range(n_trees):
+        c = tree_class[t]
+        for r in range(0, full, LANES):
+            index[:] = 0
+            for _ in range(depth):
                 for lane in range(LANES):
-                    sums[r + lane, c] += leaves[t, index[lane] - first_leaf]
-            for r in range(full, rows):
-                i = 0
-                for _ in range(depth):
-                    v = x[start + r, feature[t, i]]
-                    i = 2 * i + 2 - goes_true(v, threshold[t, i], missing_true[t, i])
-                sums[r, c] += leaves[t, i - first_leaf]
-
-    return accumulate
-
-
-_ACCUMULATE = {
-    (leq, nan): _make_kernel(leq, nan) for leq in (True, False) for nan in (True, False)
-}
+                    i = index[lane]
+                    v = x[start + r + lane, feature[t, i]]
+                    go = v <= threshold[t, i] if less_equal else v < threshold[t, i]
+                    if nan_aware and not go and missing_true[t, i] and v != v:
+                        go = True
+                    index[lane] = 2 * i + 2 - go
+            for lane in range(LANES):
+                sums[r + lane, c] += leaves[t, index[lane] - first_leaf]
+        for r in range(full, rows):
+            i = 0
+            for _ in range(depth):
+                v = x[start + r, feature[t, i]]
+                go = v <= threshold[t, i] if less_equal else v < threshold[t, i]
+                if nan_aware and not go and missing_true[t, i] and v != v:
+                    go = True
+                i = 2 * i + 2 - go
+            sums[r, c] += leaves[t, i - first_leaf]
 
 
 @numba.njit(cache=True, nogil=True)
