@@ -126,6 +126,14 @@ def compile_ensemble(model: onnx.ModelProto) -> Ensemble | None:
     if "nodes_values_as_tensor" in a or "class_weights_as_tensor" in a:
         return None
 
+    try:
+        return _padded(a, labels, modes)
+    except ValueError:  # a tree refers to a node it does not have
+        return None
+
+
+def _padded(a: dict, labels, modes: set) -> Ensemble | None:
+    """Complete trees of the ensemble; None where a check fails."""
     tree_ids = np.asarray(a["nodes_treeids"], np.int64)
     node_ids = np.asarray(a["nodes_nodeids"], np.int64)
     leaf = np.array([m == b"LEAF" for m in a["nodes_modes"]])
@@ -145,8 +153,10 @@ def compile_ensemble(model: onnx.ModelProto) -> Ensemble | None:
     sorted_keys = keys[by_key]
 
     def lookup(trees, nodes):
-        found = by_key[np.searchsorted(sorted_keys, trees * width + nodes)]
-        if not np.array_equal(keys[found], trees * width + nodes):
+        wanted = trees * width + nodes
+        place = np.minimum(np.searchsorted(sorted_keys, wanted), len(keys) - 1)
+        found = by_key[place]
+        if not np.array_equal(keys[found], wanted):
             raise ValueError("a tree refers to a node it does not have")
         return found
 
@@ -154,10 +164,7 @@ def compile_ensemble(model: onnx.ModelProto) -> Ensemble | None:
     w_node = np.asarray(a["class_nodeids"], np.int64)
     w_class = np.asarray(a["class_ids"], np.int64)
     w_value = np.asarray(a["class_weights"], np.float32)
-    try:
-        w_index = lookup(w_tree, w_node)
-    except ValueError:
-        return None
+    w_index = lookup(w_tree, w_node)
     if len(np.unique(w_index)) != len(w_index) or not leaf[w_index].all():
         return None
     if np.count_nonzero(leaf) != len(w_index):
