@@ -1,0 +1,87 @@
+"""The apply job against pure scoring, and its memory against the input size.
+
+Uses the models and a data file of a finished run (default: this folder):
+times ``MlResponse.scores`` alone on the file's candidates inside the pT bins,
+then whole apply jobs (read, preselect, score, cut, write) on the file once
+and three times over, each in a fresh process, and reports the rates and the
+peak memory of each job.
+
+    snakemake --cores 2
+    python benchmarks/apply_job.py [--workdir .] [config.yaml ...]
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hfml.apply import model_features, response
+from hfml.cli import load_configs
+from hfml.config import pt_bin_labels, repository_root
+from hfml.io import iterate
+from hfml.workflow import input_table
+
+JOB = """
+import json, resource, sys, time
+from hfml.apply import apply_files
+config, paths, models, out = json.loads(sys.argv[1])
+start = time.perf_counter()
+counts = apply_files(config, paths, models, out + ".parquet", out + ".json")
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024,
+                  "scored": sum(b["candidates"] for b in counts["bins"].values())}))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config", nargs="*")
+    parser.add_argument("--workdir", default=".")
+    args = parser.parse_args()
+    workdir = Path(args.workdir).resolve()
+    config = load_configs([str(repository_root() / "config/config.yaml"), *args.config])
+    models = [
+        str(workdir / "results/models" / b / "model.onnx")
+        for b in pt_bin_labels(config["pt_bins"])
+    ]
+    data = str(workdir / next(iter(input_table(config)["data"].values())))
+
+    ml = response(config, models)
+    features = model_features(config)
+    frames = list(iterate(data, config["inputs"]["tree"], [*features, "fPt"], 10**7))
+    frame = frames[0].query(config["preselection"] or "fPt == fPt")
+    x, pt = frame[features].to_numpy(np.float32), frame["fPt"].to_numpy()
+    inside = int(np.sum(ml.bin_index(pt) >= 0))
+    ml.scores(x[:1000], pt[:1000])
+    start = time.perf_counter()
+    ml.scores(x, pt)
+    scoring = inside / (time.perf_counter() - start)
+    print(f"pure scoring: {scoring:,.0f} candidates/s ({inside} in the pT bins)")
+
+    out = Path(tempfile.mkdtemp(prefix="hfml-apply-"))
+    for copies in (1, 3):
+        job = json.dumps([config, [data] * copies, models, str(out / f"x{copies}")])
+        result = json.loads(
+            subprocess.run(
+                [sys.executable, "-c", JOB, job],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        rate = result["scored"] / result["seconds"]
+        print(
+            f"apply job, {copies} x the file: {rate:,.0f} candidates/s "
+            f"({rate / scoring:.2f}x pure scoring, model loading included), "
+            f"peak memory {result['peak_mb']:.0f} MB"
+        )
+
+
+if __name__ == "__main__":
+    main()
