@@ -28,13 +28,6 @@ ALWAYS_KEPT = ("fM", "fPt")
 """Columns every skimmed sample carries: the invariant mass and the pT."""
 
 
-def load(path: str | os.PathLike, schema: str | os.PathLike) -> dict:
-    """Read a YAML configuration and validate it (defaults filled in)."""
-    with open(path) as stream:
-        config = yaml.safe_load(stream) or {}
-    return validate(config, schema)
-
-
 def validate(config: dict, schema: str | os.PathLike | Mapping) -> dict:
     """Validate ``config`` in place against the schema, then semantically."""
     if not isinstance(schema, Mapping):

@@ -161,16 +161,15 @@ def validate(
     exported = scorer(features)[:, : native.shape[1]]
     difference = float(np.max(np.abs(exported - native))) if len(native) else 0.0
     in_bin = bin_index(pt, list(edges)) == 0
-    flips = int(
-        np.sum(passes(native, cuts, cut_dirs) != passes(exported, cuts, cut_dirs))
-    )
+    kept_native = passes(native, cuts, cut_dirs)
+    flips = int(np.sum(kept_native != passes(exported, cuts, cut_dirs)))
     result = {
         "candidates": len(native),
         "candidates_in_bin": int(in_bin.sum()),
         "max_abs_difference": difference,
         "tolerance": tolerance,
         "decision_changes": flips,
-        "selected_native": int(passes(native, cuts, cut_dirs).sum()),
+        "selected_native": int(kept_native.sum()),
         "exact": bool(np.array_equal(exported, native)),
     }
     if difference > tolerance or flips:

@@ -2,7 +2,6 @@
 with units, class names from the configuration and the pT bin in the title."""
 
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -119,5 +118,5 @@ def save(fig, path: str | Path, title: str | None = None) -> None:
     plt.close(fig)
 
 
-def legend(ax, labels: Sequence[str] | None = None, **kwargs) -> None:
+def legend(ax, **kwargs) -> None:
     ax.legend(fontsize="small", frameon=False, **kwargs)

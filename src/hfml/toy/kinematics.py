@@ -79,18 +79,6 @@ def breakup_momentum(parent, m1, m2) -> np.ndarray:
     return np.sqrt(np.clip(term, 0, None)) / (2 * parent)
 
 
-def two_body(
-    parent_p4: np.ndarray, m1, m2, direction: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Decay ``parent`` into masses m1, m2; daughter 1 flies along ``direction``
-    (a unit vector in the parent rest frame).  Returns both lab four-vectors."""
-    q = breakup_momentum(invariant_mass(parent_p4), m1, m2)[..., None]
-    first = four_vector(q * direction, m1)
-    second = four_vector(-q * direction, m2)
-    beta = velocity(parent_p4)
-    return boost(first, beta), boost(second, beta)
-
-
 def truncated_breit_wigner(
     rng: np.random.Generator, mass: float, width: float, low, high, size: int
 ) -> np.ndarray:
