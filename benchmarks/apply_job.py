@@ -4,7 +4,9 @@ Uses the models and a data file of a finished run (default: this folder):
 times ``MlResponse.scores`` alone on the file's candidates inside the pT bins,
 then whole apply jobs (read, preselect, score, cut, write) on the file once
 and three times over, each in a fresh process, and reports the rates and the
-peak memory of each job.
+peak memory of each job.  From the two jobs it derives the job's fixed
+start-up cost (loading the models, with checked ensembles already cached,
+and the evaluator's compiled kernels) and its rate per further candidate.
 
     snakemake --cores 2
     python benchmarks/apply_job.py [--workdir .] [config.yaml ...]
@@ -65,6 +67,7 @@ def main() -> None:
     print(f"pure scoring: {scoring:,.0f} candidates/s ({inside} in the pT bins)")
 
     out = Path(tempfile.mkdtemp(prefix="hfml-apply-"))
+    jobs = {}
     for copies in (1, 3):
         job = json.dumps([config, [data] * copies, models, str(out / f"x{copies}")])
         result = json.loads(
@@ -75,12 +78,20 @@ def main() -> None:
                 check=True,
             ).stdout
         )
+        jobs[copies] = result
         rate = result["scored"] / result["seconds"]
         print(
             f"apply job, {copies} x the file: {rate:,.0f} candidates/s "
             f"({rate / scoring:.2f}x pure scoring, model loading included), "
             f"peak memory {result['peak_mb']:.0f} MB"
         )
+    extra = jobs[3]["scored"] - jobs[1]["scored"]
+    marginal = extra / (jobs[3]["seconds"] - jobs[1]["seconds"])
+    fixed = jobs[1]["seconds"] - jobs[1]["scored"] / marginal
+    print(
+        f"apply job, per further candidate: {marginal:,.0f} candidates/s "
+        f"({marginal / scoring:.2f}x pure scoring); fixed start-up {fixed:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -97,19 +97,19 @@ def test_batched_scores_are_bit_identical_to_one_by_one(library, n_classes):
     x[::17, 2] = np.nan
     proto = export(model, FEATURES, ["a", "b", "c"][:n_classes], (2, 4), {})
     scorer = OnnxScorer(proto, len(FEATURES))
-    # Three classes go through the fast evaluator, two through ONNX Runtime.
-    assert (scorer.ensemble is not None) == (n_classes == 3)
+    assert scorer.ensemble is not None
     np.testing.assert_array_equal(scorer(x[:1000]), one_by_one(proto, x[:1000]))
     native = model.predict_proba(x)
     assert np.nanmax(np.abs(scorer(x)[:, :n_classes] - native)) < 1e-6
 
 
 @pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
-def test_fast_evaluator_is_bit_identical_on_thresholds_and_nan(library):
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_fast_evaluator_is_bit_identical_on_thresholds_and_nan(library, n_classes):
     from hfml.inference import probe_rows
     from hfml.treeensemble import compile_ensemble
 
-    model, _ = trained(library, 3)
+    model, _ = trained(library, n_classes)
     proto = convert(model, len(FEATURES))
     ensemble = compile_ensemble(proto)
     probes = probe_rows(ensemble, len(FEATURES), rows=3000)
@@ -117,11 +117,63 @@ def test_fast_evaluator_is_bit_identical_on_thresholds_and_nan(library):
     np.testing.assert_array_equal(ensemble(probes), reference)
 
 
+@pytest.mark.parametrize(
+    ("parameters", "bins"),
+    [
+        ({"max_depth": 3}, np.uint8),
+        ({"max_depth": 4, "max_bin": 4096, "n_estimators": 300}, np.uint16),
+        ({"max_depth": 12, "min_child_weight": 0}, None),
+    ],
+)
+def test_binned_and_traversal_paths_are_bit_identical(parameters, bins):
+    from hfml.inference import probe_rows
+    from hfml.treeensemble import compile_ensemble
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3000, len(FEATURES))).astype(np.float32)
+    labels = (x[:, 0] + rng.normal(size=len(x)) > 0).astype(int) + (x[:, 1] > 0.8)
+    model = Model("xgboost", 3, {"n_estimators": 40, **parameters}, seed=1, threads=1)
+    proto = convert(model.fit(x, labels, names=FEATURES), len(FEATURES))
+    ensemble = compile_ensemble(proto)
+    assert (ensemble.rank.dtype if ensemble.rank is not None else None) == bins
+    probes = np.vstack([probe_rows(ensemble, len(FEATURES), rows=3000), x])
+    reference = OnnxScorer(proto, len(FEATURES), exact_evaluator=False)(probes)
+    np.testing.assert_array_equal(ensemble(probes), reference)
+
+
+def test_checked_ensembles_are_cached_by_content(tmp_path, monkeypatch):
+    monkeypatch.setenv("HFML_CACHE_DIR", str(tmp_path))
+    model, x = trained("xgboost", 3)
+    proto = export(model, FEATURES, ["a", "b", "c"], (2, 4), {})
+    reference = one_by_one(proto, x[:500])
+    OnnxScorer(proto, len(FEATURES))
+    (entry,) = (tmp_path / "ensembles").glob("*.npz")
+    cached = OnnxScorer(proto, len(FEATURES))
+    assert cached._session is None  # loaded without ONNX Runtime
+    np.testing.assert_array_equal(cached(x[:500]), reference)
+    assert cached(x[:0]).shape == (0, 3)
+
+    entry.write_bytes(b"damaged")
+    rebuilt = OnnxScorer(proto, len(FEATURES))
+    np.testing.assert_array_equal(rebuilt(x[:500]), reference)
+    assert OnnxScorer(proto, len(FEATURES))._session is None
+
+    other, _ = trained("xgboost", 3, seed=1)
+    monkeypatch.setenv("HFML_CACHE_DIR", "")
+    OnnxScorer(export(other, FEATURES, ["a", "b", "c"], (2, 4), {}), len(FEATURES))
+    assert [p.name for p in (tmp_path / "ensembles").iterdir()] == [entry.name]
+
+
 def test_fast_evaluator_declines_graphs_it_does_not_know():
     from hfml.treeensemble import compile_ensemble
 
     binary, _ = trained("xgboost", 2)
-    assert compile_ensemble(convert(binary, len(FEATURES))) is None
+    probit = convert(binary, len(FEATURES))
+    (transform,) = [
+        a for a in probit.graph.node[0].attribute if a.name == "post_transform"
+    ]
+    transform.s = b"PROBIT"
+    assert compile_ensemble(probit) is None
     model, _ = trained("xgboost", 3)
     proto = convert(model, len(FEATURES))
     doubled = onnx.ModelProto.FromString(proto.SerializeToString())

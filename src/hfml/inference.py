@@ -15,9 +15,12 @@ Candidates outside the pT bins are not scored (O2Physics would abort on
 them): their scores are NaN and they are counted.
 """
 
+import hashlib
 import logging
 import os
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -47,12 +50,16 @@ def passes(
 
 
 def _load(model: "str | os.PathLike | bytes | onnx.ModelProto") -> onnx.ModelProto:
+    return _read(model)[0]
+
+
+def _read(model) -> tuple[onnx.ModelProto, bytes]:
+    """The model and its serialised bytes."""
     if isinstance(model, onnx.ModelProto):
-        return model
+        return model, model.SerializeToString()
     try:
-        if isinstance(model, bytes):
-            return onnx.load_from_string(model)
-        return onnx.load(os.fspath(model))
+        blob = model if isinstance(model, bytes) else Path(model).read_bytes()
+        return onnx.load_from_string(blob), blob
     except FileNotFoundError as err:
         raise InputError(f"ONNX model {model!r} does not exist") from err
     except Exception as err:  # onnx raises DecodeError and friends
@@ -100,36 +107,47 @@ def check_model(model: onnx.ModelProto, n_features: int, name: str) -> None:
 class OnnxScorer:
     """One model, scored in batches exactly as ONNX Runtime with one thread.
 
-    Softmax tree ensembles are evaluated by :mod:`hfml.treeensemble`, bit for
-    bit as ONNX Runtime (checked on probe rows when the model is loaded, with
-    ONNX Runtime kept otherwise); other models by ONNX Runtime itself.
+    Tree ensembles are evaluated by :mod:`hfml.treeensemble`, bit for bit as
+    ONNX Runtime (checked on probe rows the first time a model is seen, with
+    ONNX Runtime kept otherwise); other models by ONNX Runtime itself.  A
+    checked ensemble is cached by the model's content (see
+    :func:`cache_directory`), so that later jobs load it without building an
+    ONNX Runtime session.
     """
 
     def __init__(
         self, model, n_features: int, name: str = "model", exact_evaluator: bool = True
     ) -> None:
+        proto, blob = _read(model)
+        check_model(proto, n_features, name)
+        self.n_features = n_features
+        self.name = name
+        self._proto = proto
+        self._session = None
+        self.ensemble = _cached_ensemble(blob, self) if exact_evaluator else None
+        if self.ensemble is None:
+            self._start_session()
+
+    def _start_session(self) -> None:
         import onnxruntime
 
-        proto = _load(model)
-        check_model(proto, n_features, name)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
         try:
-            self.session = onnxruntime.InferenceSession(
-                dynamic_batch(proto).SerializeToString(),
+            self._session = onnxruntime.InferenceSession(
+                dynamic_batch(self._proto).SerializeToString(),
                 options,
                 providers=["CPUExecutionProvider"],
             )
         except Exception as err:
-            raise InputError(f"{name}: ONNX Runtime cannot load it: {err}") from err
-        self.input = self.session.get_inputs()[0].name
-        self.output = self.session.get_outputs()[-1].name
-        self.n_features = n_features
-        self.name = name
-        self.ensemble = _checked_ensemble(proto, self) if exact_evaluator else None
+            raise InputError(
+                f"{self.name}: ONNX Runtime cannot load it: {err}"
+            ) from err
+        self.input = self._session.get_inputs()[0].name
+        self.output = self._session.get_outputs()[-1].name
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(features, dtype=np.float32)
@@ -137,17 +155,76 @@ class OnnxScorer:
             raise InputError(
                 f"{self.name}: expected features [N, {self.n_features}], got {x.shape}"
             )
-        if not len(x):
-            dims = self.session.get_outputs()[-1].shape
-            width = dims[-1] if len(dims) == 2 and isinstance(dims[-1], int) else 0
-            return np.empty((0, width), np.float32)
         if self.ensemble is not None:
             return self.ensemble(x)
+        if not len(x):
+            dims = self._session.get_outputs()[-1].shape
+            width = dims[-1] if len(dims) == 2 and isinstance(dims[-1], int) else 0
+            return np.empty((0, width), np.float32)
         return self.onnxruntime(x)
 
     def onnxruntime(self, x: np.ndarray) -> np.ndarray:
-        (scores,) = self.session.run([self.output], {self.input: x})
+        if self._session is None:
+            self._start_session()
+        (scores,) = self._session.run([self.output], {self.input: x})
         return np.asarray(scores, np.float32).reshape(len(x), -1)
+
+
+def cache_directory() -> Path | None:
+    """Where checked ensembles are cached: ``$HFML_CACHE_DIR`` (empty: no
+    cache), else ``$XDG_CACHE_HOME/hfml`` or ``~/.cache/hfml``."""
+    chosen = os.environ.get("HFML_CACHE_DIR")
+    if chosen is not None:
+        return Path(chosen) if chosen else None
+    home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(home) / "hfml"
+
+
+def _cache_key(blob: bytes) -> str:
+    """The model's bytes and everything that decides how it is evaluated."""
+    import onnxruntime
+
+    from hfml import __version__, treeensemble
+
+    digest = hashlib.sha256(blob)
+    digest.update(Path(treeensemble.__file__).read_bytes())
+    digest.update(f"{__version__} {onnxruntime.__version__}".encode())
+    return digest.hexdigest()
+
+
+def _cached_ensemble(blob: bytes, scorer: OnnxScorer):
+    from hfml.treeensemble import Ensemble
+
+    folder = cache_directory()
+    path = folder / "ensembles" / f"{_cache_key(blob)}.npz" if folder else None
+    if path is not None and path.exists():
+        try:
+            ensemble = Ensemble.load(path)
+        except Exception as err:  # a damaged entry is rebuilt
+            log.warning("ignoring the damaged cache entry %s: %s", path, err)
+        else:
+            return ensemble if ensemble.n_features <= scorer.n_features else None
+    ensemble = _checked_ensemble(scorer._proto, scorer)
+    if ensemble is not None and path is not None:
+        _store(ensemble, path)
+    return ensemble
+
+
+def _store(ensemble, path: Path) -> None:
+    """Cache an ensemble atomically; a read-only or full disk only costs time."""
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            dir=path.parent, prefix=".", suffix=".tmp", delete=False
+        ) as handle:
+            temporary = Path(handle.name)
+            ensemble.save(handle)
+        os.replace(temporary, path)
+    except OSError as err:
+        log.info("cannot cache the checked ensemble in %s: %s", path, err)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
 
 
 def probe_rows(ensemble, n_features: int, rows: int = 512) -> np.ndarray:
@@ -176,14 +253,14 @@ def _checked_ensemble(proto, scorer: OnnxScorer):
         return None
     probes = probe_rows(ensemble, scorer.n_features)
     reference = scorer.onnxruntime(probes)
-    if not np.array_equal(ensemble(probes), reference[:, : len(ensemble.base)]):
+    if not np.array_equal(ensemble(probes), reference[:, : ensemble.n_outputs]):
         log.warning(
             "%s: the fast evaluator differs from ONNX Runtime on probe "
             "rows; using ONNX Runtime",
             scorer.name,
         )
         return None
-    if reference.shape[1] != len(ensemble.base):
+    if reference.shape[1] != ensemble.n_outputs:
         return None
     return ensemble
 

@@ -1,23 +1,35 @@
-"""Exact, fast evaluation of an ONNX ``TreeEnsembleClassifier`` with softmax.
+"""Exact, fast evaluation of an ONNX ``TreeEnsembleClassifier``.
 
 It reproduces ONNX Runtime run with one thread bit for bit: trees in
 ascending id order, per-class sums in float32, ``base_values`` added after all
 trees, then a float32 softmax with the C library's ``expf``, a float32 sum in
-class order and a float32 division.  Every tree is padded to a complete tree
+class order and a float32 division (for binary models, ONNX Runtime's
+logistic function of the one sum).  Every tree is padded to a complete tree
 of the ensemble's largest depth (a shallow leaf's weight copied to all leaves
 below it), so that a traversal is the same fixed number of steps for every
 row, without data-dependent branches to mispredict.  Rows are processed in
 blocks, trees outer and rows inner, so that a tree stays in cache.
 
+Shallow ensembles go through a faster path.  A tree compares each feature
+with a few hundred distinct float32 thresholds at most, so a feature value is
+replaced, exactly, by its bin: the number of thresholds at or below it (one
+byte where there are fewer than 255).  All nodes of a tree level are then
+compared for a whole block of rows at once, bytes in SIMD lanes, and the
+comparison on each row's path is picked by a multiplexer over the bits of
+the levels above it, without branches.  Rows with a NaN, whose
+side depends on each node's missing-value track, take the traversal.
+
 Only graphs this module fully understands are accepted: one
-TreeEnsembleClassifier on the graph input with SOFTMAX and three or more
-classes, each tree feeding one class, one comparison mode, followed only by
-exact no-ops (Identity, Cast to float, Mul by 1).  :func:`compile_ensemble`
-returns None for anything else, and the caller uses ONNX Runtime.
+TreeEnsembleClassifier on the graph input, with SOFTMAX and three or more
+classes or LOGISTIC and two, each tree feeding one class, one comparison
+mode, followed only by exact no-ops (Identity, Cast to float, Mul by 1).
+:func:`compile_ensemble` returns None for anything else, and the caller uses
+ONNX Runtime.
 """
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numba
 import numpy as np
@@ -45,18 +57,71 @@ class Ensemble:
     less_equal: bool
     """BRANCH_LEQ (True) or BRANCH_LT (False)"""
     n_features: int
+    edges: np.ndarray | None = None
+    """[features, most thresholds] the strict thresholds of each feature,
+    ascending, padded with +inf; None where the binned path does not apply"""
+    rank: np.ndarray | None = None
+    """[trees, 2^depth - 1] a row takes the false branch where its bin is
+    at least this (uint8 or uint16, the dtype of the bins)"""
+    logistic: bool = False
+    """binary: one sum s, probabilities [L(-s), L(s)]; else a softmax"""
+
+    @property
+    def n_outputs(self) -> int:
+        return 2 if self.logistic else len(self.base)
+
+    def save(self, handle) -> None:
+        """Write the arrays and settings to an open binary file (npz)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        arrays = {k: v for k, v in values.items() if isinstance(v, np.ndarray)}
+        settings = {
+            k: v for k, v in values.items() if k not in arrays and v is not None
+        }
+        np.savez(handle, settings=np.array(json.dumps(settings)), **arrays)
+
+    @classmethod
+    def load(cls, path) -> "Ensemble":
+        with np.load(path, allow_pickle=False) as stored:
+            values = {k: stored[k] for k in stored.files if k != "settings"}
+            values.update(json.loads(str(stored["settings"])))
+        return cls(**values)
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
         """Class probabilities [N, n_classes], float32."""
         x = np.ascontiguousarray(features, dtype=np.float32)
-        out = np.empty((len(x), len(self.base)), np.float32)
-        sums = np.zeros((BLOCK, len(self.base)), np.float32)
+        if self.rank is None:
+            sums = self._traversed(x)
+        else:
+            blocks = -(-len(x) // BLOCK)
+            bins = np.zeros((blocks, self.n_features, BLOCK), self.rank.dtype)
+            with_nan = np.zeros(blocks * BLOCK, np.bool_)
+            _bin(x, self.edges, bins, with_nan)
+            sums = np.zeros((blocks, len(self.base), BLOCK), np.float32)
+            _accumulate_binned(
+                bins,
+                self.feature,
+                self.rank,
+                self.leaves,
+                self.tree_class,
+                self.depth,
+                sums,
+            )
+            sums = sums.transpose(1, 0, 2).reshape(len(self.base), -1)
+            with_nan = np.flatnonzero(with_nan)
+            if len(with_nan):
+                sums[:, with_nan] = self._traversed(x[with_nan])
+        out = np.empty((len(x), self.n_outputs), np.float32)
+        (_logistic if self.logistic else _softmax)(sums, self.base, out)
+        return out
+
+    def _traversed(self, x: np.ndarray) -> np.ndarray:
+        """Per-class sums [n_classes, N] by traversal of the padded trees."""
+        sums = np.zeros((len(self.base), len(x)), np.float32)
         for start in range(0, len(x), BLOCK):
             stop = min(start + BLOCK, len(x))
             # The NaN test costs time in the hot loop: only blocks with a NaN
             # take the kernel that has it.
             nan_aware = bool(np.isnan(x[start:stop]).any())
-            sums[:] = 0
             _accumulate(
                 x,
                 start,
@@ -71,8 +136,7 @@ class Ensemble:
                 self.less_equal,
                 nan_aware,
             )
-            _softmax(sums, self.base, stop - start, out, start)
-        return out
+        return sums
 
 
 def _attributes(node) -> dict:
@@ -116,7 +180,8 @@ def compile_ensemble(model: onnx.ModelProto) -> Ensemble | None:
     (node,) = nodes
     a = _attributes(node)
     labels = a.get("classlabels_int64s") or a.get("classlabels_strings") or []
-    if a.get("post_transform", b"NONE") != b"SOFTMAX" or len(labels) < 3:
+    transform = a.get("post_transform", b"NONE")
+    if (transform, min(len(labels), 3)) not in ((b"SOFTMAX", 3), (b"LOGISTIC", 2)):
         return None
     if not _exact_no_ops(model, node.output[1]):
         return None
@@ -199,6 +264,7 @@ def _padded(a: dict, labels, modes: set) -> Ensemble | None:
     feature = np.zeros((len(order), max(internal, 1)), np.int64)
     threshold = np.full((len(order), max(internal, 1)), np.inf, np.float32)
     missing_true = np.ones((len(order), max(internal, 1)), np.bool_)
+    real = np.zeros((len(order), max(internal, 1)), np.bool_)
     leaves = np.zeros((len(order), 2**depth), np.float32)
     for level, (nodes, places) in enumerate(levels):
         trees_of = tree_index[nodes]
@@ -206,16 +272,24 @@ def _padded(a: dict, labels, modes: set) -> Ensemble | None:
         feature[trees_of[branch], places[branch]] = features[nodes[branch]]
         threshold[trees_of[branch], places[branch]] = values[nodes[branch]]
         missing_true[trees_of[branch], places[branch]] = missing[nodes[branch]]
+        real[trees_of[branch], places[branch]] = True
         # A leaf above the bottom fills every padded leaf below it.
         span = 2 ** (depth - level)
         first = (places[~branch] + 1) * span - 1 - internal
         columns = first[:, None] + np.arange(span)
         leaves[trees_of[~branch][:, None], columns] = weight_of[nodes[~branch]][:, None]
-    n_classes = len(labels)
-    base = np.asarray(a.get("base_values") or [0.0] * n_classes, np.float32)
-    if len(base) != n_classes or tree_class.max() >= n_classes:
+    logistic = a["post_transform"] == b"LOGISTIC"
+    # ONNX Runtime scores a binary model with one sum, for class 0, and writes
+    # [L(-s), L(s)] only where some weight is negative: else [1 - s, s].
+    n_sums = 1 if logistic else len(labels)
+    base = np.asarray(a.get("base_values") or [0.0] * n_sums, np.float32)
+    if len(base) != n_sums or tree_class.max() >= n_sums:
+        return None
+    if logistic and not np.any(w_value < 0):
         return None
     n_features = int(feature.max()) + 1 if feature.size else 0
+    less_equal = modes == {b"BRANCH_LEQ"}
+    edges, rank = _binning(feature, threshold, real, depth, less_equal, n_features)
     return Ensemble(
         feature,
         threshold,
@@ -224,9 +298,51 @@ def _padded(a: dict, labels, modes: set) -> Ensemble | None:
         tree_class,
         base,
         depth,
-        modes == {b"BRANCH_LEQ"},
+        less_equal,
         n_features,
+        edges,
+        rank,
+        logistic,
     )
+
+
+MAX_BINNED_DEPTH = 8
+"""Deeper trees take the traversal: a level has 2^depth nodes to compare."""
+
+
+def _binning(feature, threshold, real, depth, less_equal, n_features):
+    """Bin edges per feature and the rank of every node's threshold among them,
+    or (None, None) where the binned path does not apply.
+
+    A row takes a node's true branch where ``x < t`` (``x <= t`` for
+    BRANCH_LEQ, which for every non-NaN float32 is ``x < nextafter(t, inf)``,
+    except at t = +inf, always true).  With the bin of x the number of edges
+    at or below it, ``x < edge[k]`` is ``bin < k + 1``.
+    """
+    if not 1 <= depth <= MAX_BINNED_DEPTH or np.isnan(threshold[real]).any():
+        return None, None
+    strict = threshold.copy()
+    always = np.zeros_like(real)
+    if less_equal:
+        always = real & (threshold == np.inf)
+        strict = np.nextafter(threshold, np.float32(np.inf))
+    ranked = real & ~always
+    per_feature = [
+        np.unique(strict[ranked & (feature == f)]) for f in range(n_features)
+    ]
+    most = max((len(e) for e in per_feature), default=0)
+    dtype = np.uint8 if most + 1 <= np.iinfo(np.uint8).max else np.uint16
+    if most + 1 > np.iinfo(dtype).max:
+        return None, None
+    edges = np.full((n_features, max(most, 1)), np.inf, np.float32)
+    rank = np.zeros(threshold.shape, dtype)
+    for f, values in enumerate(per_feature):
+        edges[f, : len(values)] = values
+        nodes = ranked & (feature == f)
+        rank[nodes] = np.searchsorted(values, strict[nodes]) + 1
+        rank[always & (feature == f)] = len(values) + 1
+    # Padded nodes keep rank 0: every row goes right, to copies of one leaf.
+    return edges, rank
 
 
 LANES = 8
@@ -267,7 +383,7 @@ def _accumulate(
                         go = True
                     index[lane] = 2 * i + 2 - go
             for lane in range(LANES):
-                sums[r + lane, c] += leaves[t, index[lane] - first_leaf]
+                sums[c, start + r + lane] += leaves[t, index[lane] - first_leaf]
         for r in range(full, rows):
             i = 0
             for _ in range(depth):
@@ -276,18 +392,85 @@ def _accumulate(
                 if nan_aware and not go and missing_true[t, i] and v != v:
                     go = True
                 i = 2 * i + 2 - go
-            sums[r, c] += leaves[t, i - first_leaf]
+            sums[c, start + r] += leaves[t, i - first_leaf]
 
 
 @numba.njit(cache=True, nogil=True)
-def _softmax(sums, base, rows, out, start):
+def _bin(x, edges, bins, with_nan):
+    """bins[block, f, lane]: how many of feature f's edges are at or below the
+    value of row block * BLOCK + lane; with_nan[row]: whether it has a NaN."""
+    for f in range(edges.shape[0]):
+        row = edges[f]
+        for r in range(x.shape[0]):
+            value = x[r, f]
+            bins[r // BLOCK, f, r % BLOCK] = np.searchsorted(row, value, side="right")
+            if value != value:
+                with_nan[r] = True
+
+
+@numba.njit(cache=True, nogil=True)
+def _accumulate_binned(bins, feature, rank, leaves, tree_class, depth, sums):
+    """Add every tree's leaf weight to its class's sum, for binned rows.
+
+    For each block of rows and each tree, level by level: the comparisons of
+    the level's nodes are made pairwise and at once reduced by the bit of the
+    level above (which child of its parent a row's node is); the remaining
+    candidates are reduced by the bits of the levels further up, down to the
+    one comparison on each row's path: that row's bit for this level.
+    """
+    n_trees = feature.shape[0]
+    half = 2 ** (depth - 1)
+    ping = np.empty((half, BLOCK), np.uint8)
+    pong = np.empty((half, BLOCK), np.uint8)
+    bits = np.empty((depth, BLOCK), np.uint8)
+    leaf = np.empty(BLOCK, np.uint8)
+    for b in range(bins.shape[0]):
+        block = bins[b]
+        total = sums[b]
+        for t in range(n_trees):
+            f, q = feature[t, 0], rank[t, 0]
+            for lane in range(BLOCK):
+                bits[0, lane] = block[f, lane] >= q
+            for d in range(1, depth):
+                first = 2**d - 1
+                for k in range(2 ** (d - 1)):
+                    f0, q0 = feature[t, first + 2 * k], rank[t, first + 2 * k]
+                    f1, q1 = feature[t, first + 2 * k + 1], rank[t, first + 2 * k + 1]
+                    for lane in range(BLOCK):
+                        low = np.uint8(block[f0, lane] >= q0)
+                        high = np.uint8(block[f1, lane] >= q1)
+                        ping[k, lane] = low ^ (bits[d - 1, lane] & (low ^ high))
+                source, target = ping, pong
+                for j in range(2, d + 1):
+                    for k in range(2 ** (d - j)):
+                        for lane in range(BLOCK):
+                            low = source[2 * k, lane]
+                            high = source[2 * k + 1, lane]
+                            choice = bits[d - j, lane]
+                            target[k, lane] = low ^ (choice & (low ^ high))
+                    source, target = target, source
+                for lane in range(BLOCK):
+                    bits[d, lane] = source[0, lane]
+            for lane in range(BLOCK):
+                leaf[lane] = bits[0, lane]
+            for d in range(1, depth):
+                for lane in range(BLOCK):
+                    leaf[lane] = 2 * leaf[lane] + bits[d, lane]
+            weights = leaves[t]
+            total_c = total[tree_class[t]]
+            for lane in range(BLOCK):
+                total_c[lane] += weights[leaf[lane]]
+
+
+@numba.njit(cache=True, nogil=True)
+def _softmax(sums, base, out):
     """ONNX Runtime's softmax: float32, C expf, sum in class order."""
     n_classes = base.shape[0]
     values = np.empty(n_classes, np.float32)
-    for r in range(rows):
+    for r in range(out.shape[0]):
         largest = np.float32(-np.inf)
         for k in range(n_classes):
-            values[k] = sums[r, k] + base[k]
+            values[k] = sums[k, r] + base[k]
             if values[k] > largest:
                 largest = values[k]
         total = np.float32(0)
@@ -295,4 +478,16 @@ def _softmax(sums, base, rows, out, start):
             values[k] = math.exp(values[k] - largest)
             total += values[k]
         for k in range(n_classes):
-            out[start + r, k] = values[k] / total
+            out[r, k] = values[k] / total
+
+
+@numba.njit(cache=True, nogil=True)
+def _logistic(sums, base, out):
+    """ONNX Runtime's binary output: [L(-s), L(s)] with L(v) = 1 / (1 +
+    expf(-|v|)), taken from one where v < 0, all in float32."""
+    one = np.float32(1)
+    for r in range(out.shape[0]):
+        s = sums[0, r] + base[0]
+        for k, v in ((0, -s), (1, s)):
+            p = one / (one + math.exp(-abs(v)))
+            out[r, k] = one - p if v < 0 else p
