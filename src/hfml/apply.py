@@ -77,18 +77,18 @@ def apply_files(
     counts = {"candidates_read": 0, "candidates_preselected": 0, "outside_pt_bins": 0}
     loose, directions = config["apply"]["loose_cuts"], config["selection"]["cut_dirs"]
     scores_names = score_columns(config)
-    schema = output_schema(paths, tree, kept, scores_names)
+    # The files of a data set share one table layout: the first file's
+    # decides which columns the preselection reads (iterate checks each file).
+    available = tree_branches(paths[0], tree) if paths else {}
+    schema = output_schema(available, kept, scores_names)
+    read = list(dict.fromkeys([*features, *kept]))
+    read += [
+        c for c in query_columns(config["preselection"], available) if c not in read
+    ]
     with atomic_outputs(output, counts_path) as (parquet, counts_file):
         writer = pq.ParquetWriter(parquet, schema)
         try:
             for path in paths:
-                available = tree_branches(path, tree)
-                read = list(dict.fromkeys([*features, *kept]))
-                read += [
-                    c
-                    for c in query_columns(config["preselection"], available)
-                    if c not in read
-                ]
                 for chunk in iterate(
                     path, tree, read, config["apply"]["chunk_size"], positions=True
                 ):
@@ -146,10 +146,9 @@ def apply_files(
 
 
 def output_schema(
-    paths: Sequence[str], tree: str, kept: Sequence[str], scores: Sequence[str]
+    types: Mapping[str, np.dtype | None], kept: Sequence[str], scores: Sequence[str]
 ) -> pa.Schema:
     """Columns of the apply output, the same for every job and every file."""
-    types = tree_branches(paths[0], tree) if paths else {}
     fields = [("file", pa.string()), ("df", pa.int64()), ("entry", pa.int64())]
     fields += [
         (name, pa.from_numpy_dtype(types.get(name) or np.float32)) for name in kept
