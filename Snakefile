@@ -14,6 +14,7 @@ include: "workflow/rules/toy.smk"
 include: "workflow/rules/skim.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/apply.smk"
+include: "workflow/rules/analysis.smk"
 
 
 rule all:

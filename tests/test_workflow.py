@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import uproot
 
 from tests.conftest import REPO
 
@@ -148,6 +149,56 @@ def test_tiny_run_applies_validated_models_as_o2physics_would(tiny_run):
     np.testing.assert_array_equal(
         response.select(scores, rows[:, -1]), first["selected"]
     )
+
+
+@pytest.mark.workflow
+def test_tiny_run_fits_measures_efficiencies_and_closes_on_the_truth(tiny_run):
+    results = tiny_run / "results"
+    summary = json.loads((results / "summary.json").read_text())
+    closure = json.loads((results / "closure" / "closure.json").read_text())
+    assert set(summary["bins"]) == set(closure["bins"]) == {"pt2_4", "pt4_8"}
+    for ptbin, row in summary["bins"].items():
+        fit = json.loads((results / "fits" / ptbin / "fit.json").read_text())
+        assert row["fit"]["status"] == fit["status"]
+        assert row["fit"]["candidates"] > 0
+        assert (results / "fits" / ptbin / "mass_fit.png").stat().st_size > 0
+        with uproot.open(results / "fits" / ptbin / "mass.root") as file:
+            assert file[f"hMass_{ptbin}"].values().sum() == fit["candidates"]
+        for name in ("prompt", "nonprompt"):
+            low, high = row["efficiency"][name]["interval"]
+            assert 0 < low <= row["efficiency"][name]["value"] <= high < 1
+        truth = row["toy_truth"]
+        # The selected data hold as many true Ds+ as the apply outputs say.
+        candidates = pd.concat(
+            pd.read_parquet(p) for p in (results / "apply").glob("*.parquet")
+        )
+        low_pt, high_pt = row["pt_range"]
+        in_bin = candidates[
+            candidates["selected"]
+            & (candidates["fPt"] >= low_pt)
+            & (candidates["fPt"] < high_pt)
+            & (candidates["fM"] >= 1.72)
+            & (candidates["fM"] < 2.18)
+        ]
+        assert len(in_bin) == fit["candidates"]
+        assert 0 < truth["true_selected"] <= len(in_bin)
+        if fit["status"] == "ok":
+            assert abs(truth["yield_pull"]) < 5
+    assert (results / "efficiency" / "efficiency.png").exists()
+    assert (results / "closure" / "closure.png").exists()
+
+
+@pytest.mark.workflow
+def test_default_run_closes_on_the_toy_truth(tmp_path):
+    """The README's promise: the default configuration, from scratch, measures
+    yields and efficiencies that agree with the truth (every |pull| < 3)."""
+    snakemake(tmp_path, "results/closure/closure.json", configs=CONFIGS[:1])
+    closure = json.loads((tmp_path / "results/closure/closure.json").read_text())
+    for ptbin, row in closure["bins"].items():
+        assert row["fit_status"] == "ok", ptbin
+        pulls = [row["yield_pull"], *(e["pull"] for e in row["efficiency"].values())]
+        assert all(abs(p) < 3 for p in pulls), (ptbin, pulls)
+    assert closure["closes"]
 
 
 @pytest.mark.workflow

@@ -185,6 +185,13 @@ def check_semantics(config: Mapping) -> None:
                 f"pt_bins[{i + 1}] = {high} follows pt_bins[{i}] = {low}"
             )
 
+    low, high = config["fit"]["range"]
+    if not high > low:
+        raise ConfigError(
+            f"config key 'fit.range': expected [low, high) with low < high, got "
+            f"[{low}, {high}]"
+        )
+
     names = class_names(config)
     for name in names:
         if names.count(name) > 1:

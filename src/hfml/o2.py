@@ -16,6 +16,10 @@ DF_PREFIX = "DF_"
 
 DEFAULT_TREE = "O2hfcanddslite"
 
+MASS_DS = 1.96835
+MASS_DPLUS = 1.86966
+"""PDG 2024 masses of the Ds+ and D+ mesons, GeV/c²."""
+
 TOF_MISSING = -999.0
 """Value of a TOF nσ branch when the track has no TOF information."""
 

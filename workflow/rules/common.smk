@@ -53,9 +53,18 @@ def final_outputs():
     outputs.append("results/skim/counts.json")
     outputs += expand("results/models/{ptbin}/metrics.json", ptbin=PT_BINS)
     outputs += ["results/o2physics/dpl-config.json", "results/apply/counts.json"]
+    outputs += ["results/efficiency/efficiency.png", "results/summary.json"]
+    outputs += expand("results/fits/{ptbin}/fit.json", ptbin=PT_BINS)
     if config["inputs"]["toy"]["enabled"]:
         outputs.append("results/toy/truth_summary.json")
     return outputs
+
+
+def closure_table(wildcards):
+    """The toy's closure table goes into the summary; real data has none."""
+    if config["inputs"]["toy"]["enabled"]:
+        return {"closure": "results/closure/closure.json"}
+    return {}
 
 
 TRAINING_CONFIG = ("pt_bins", "classes", "features", "training")

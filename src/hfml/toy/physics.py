@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MASS_DS = 1.96835
-MASS_DPLUS = 1.86966
+from hfml.o2 import MASS_DPLUS, MASS_DS  # noqa: F401 (re-exported)
+
 MASS_PHI = 1.019461
 WIDTH_PHI = 0.004249
 MASS_KSTAR0 = 0.89555
