@@ -21,7 +21,7 @@ rule efficiency_plot:
     output:
         report(
             "results/efficiency/efficiency.png",
-            caption="../report/efficiency.rst",
+            caption="../report/efficiency_pt.rst",
             category="3. Efficiency",
         ),
     log:
