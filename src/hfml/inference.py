@@ -49,11 +49,9 @@ def passes(
     return keep
 
 
-def _load(model: "str | os.PathLike | bytes | onnx.ModelProto") -> onnx.ModelProto:
-    return _read(model)[0]
-
-
-def _read(model) -> tuple[onnx.ModelProto, bytes]:
+def _read(
+    model: "str | os.PathLike | bytes | onnx.ModelProto",
+) -> tuple[onnx.ModelProto, bytes]:
     """The model and its serialised bytes."""
     if isinstance(model, onnx.ModelProto):
         return model, model.SerializeToString()
