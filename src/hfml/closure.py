@@ -54,9 +54,9 @@ def truth_of(path: str) -> pd.DataFrame:
 def true_classes(config: Mapping, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """Per MC class, which rows of a truth-joined frame truly belong to it."""
     return {
-        name: query_mask(frame, c["query"], f"classes[{k}].query")
+        c["name"]: query_mask(frame, c["query"], f"classes[{k}].query")
         for k, c in enumerate(config["classes"])
-        if (name := c["name"]) in class_names(config, "mc")
+        if c["source"] == "mc"
     }
 
 

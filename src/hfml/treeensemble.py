@@ -321,7 +321,7 @@ def _binning(feature, threshold, real, depth, less_equal, n_features):
     """
     if not 1 <= depth <= MAX_BINNED_DEPTH or np.isnan(threshold[real]).any():
         return None, None
-    strict = threshold.copy()
+    strict = threshold
     always = np.zeros_like(real)
     if less_equal:
         always = real & (threshold == np.inf)
