@@ -49,19 +49,25 @@ def passes(
     return keep
 
 
-def _read(
+def _read_bytes(
     model: "str | os.PathLike | bytes | onnx.ModelProto",
-) -> tuple[onnx.ModelProto, bytes]:
-    """The model and its serialised bytes."""
+) -> tuple[bytes, "onnx.ModelProto | None"]:
+    """The model's serialised bytes, and the model if it came parsed."""
     if isinstance(model, onnx.ModelProto):
-        return model, model.SerializeToString()
+        return model.SerializeToString(), model
+    if isinstance(model, bytes):
+        return model, None
     try:
-        blob = model if isinstance(model, bytes) else Path(model).read_bytes()
-        return onnx.load_from_string(blob), blob
+        return Path(model).read_bytes(), None
     except FileNotFoundError as err:
         raise InputError(f"ONNX model {model!r} does not exist") from err
+
+
+def _parse(blob: bytes, name) -> onnx.ModelProto:
+    try:
+        return onnx.load_from_string(blob)
     except Exception as err:  # onnx raises DecodeError and friends
-        raise InputError(f"{model!r} is not a readable ONNX model: {err}") from err
+        raise InputError(f"{name!r} is not a readable ONNX model: {err}") from err
 
 
 def dynamic_batch(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -116,13 +122,25 @@ class OnnxScorer:
     def __init__(
         self, model, n_features: int, name: str = "model", exact_evaluator: bool = True
     ) -> None:
-        proto, blob = _read(model)
-        check_model(proto, n_features, name)
+        blob, proto = _read_bytes(model)
         self.n_features = n_features
         self.name = name
-        self._proto = proto
+        self._blob, self._proto = blob, proto
         self._session = None
-        self.ensemble = _cached_ensemble(blob, self) if exact_evaluator else None
+        self.ensemble = None
+        # A cached ensemble was checked with these bytes and this feature
+        # count, so a hit needs neither parsing nor checking the model.
+        key = _cache_key(blob, n_features) if exact_evaluator else None
+        if key is not None:
+            self.ensemble = _cached(key)
+        if self.ensemble is None:
+            self._proto = proto if proto is not None else _parse(blob, model)
+            check_model(self._proto, n_features, name)
+            self._blob = None
+            if exact_evaluator:
+                self.ensemble = _checked_ensemble(self._proto, self)
+                if self.ensemble is not None:
+                    _store(self.ensemble, key)
         if self.ensemble is None:
             self._start_session()
 
@@ -134,6 +152,9 @@ class OnnxScorer:
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
+        if self._proto is None:
+            self._proto = _parse(self._blob, self.name)
+            self._blob = None
         try:
             self._session = onnxruntime.InferenceSession(
                 dynamic_batch(self._proto).SerializeToString(),
@@ -178,7 +199,7 @@ def cache_directory() -> Path | None:
     return Path(home) / "hfml"
 
 
-def _cache_key(blob: bytes) -> str:
+def _cache_key(blob: bytes, n_features: int) -> str:
     """The model's bytes and everything that decides how it is evaluated."""
     import onnxruntime
 
@@ -186,30 +207,34 @@ def _cache_key(blob: bytes) -> str:
 
     digest = hashlib.sha256(blob)
     digest.update(Path(treeensemble.__file__).read_bytes())
-    digest.update(f"{__version__} {onnxruntime.__version__}".encode())
+    digest.update(f"{__version__} {onnxruntime.__version__} {n_features}".encode())
     return digest.hexdigest()
 
 
-def _cached_ensemble(blob: bytes, scorer: OnnxScorer):
+def _cache_path(key: str) -> Path | None:
+    folder = cache_directory()
+    return folder / "ensembles" / f"{key}.npz" if folder else None
+
+
+def _cached(key: str):
+    """The cached ensemble of ``key``, or None."""
     from hfml.treeensemble import Ensemble
 
-    folder = cache_directory()
-    path = folder / "ensembles" / f"{_cache_key(blob)}.npz" if folder else None
-    if path is not None and path.exists():
-        try:
-            ensemble = Ensemble.load(path)
-        except Exception as err:  # a damaged entry is rebuilt
-            log.warning("ignoring the damaged cache entry %s: %s", path, err)
-        else:
-            return ensemble if ensemble.n_features <= scorer.n_features else None
-    ensemble = _checked_ensemble(scorer._proto, scorer)
-    if ensemble is not None and path is not None:
-        _store(ensemble, path)
-    return ensemble
+    path = _cache_path(key)
+    if path is None or not path.exists():
+        return None
+    try:
+        return Ensemble.load(path)
+    except Exception as err:  # a damaged entry is rebuilt
+        log.warning("ignoring the damaged cache entry %s: %s", path, err)
+        return None
 
 
-def _store(ensemble, path: Path) -> None:
+def _store(ensemble, key: str) -> None:
     """Cache an ensemble atomically; a read-only or full disk only costs time."""
+    path = _cache_path(key)
+    if path is None:
+        return
     temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
