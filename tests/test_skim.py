@@ -265,3 +265,21 @@ def test_query_naming_an_unknown_column(tmp_path, mc_file, skim_config):
     with pytest.raises(ConfigError, match=r"classes\[1\].query.*'fOriginMc'"):
         run_skim(tmp_path, mc_file, "mc", skim_config)
     assert_nothing_written(tmp_path)
+
+
+def test_data_reserved_for_training_is_a_fixed_nested_fraction():
+    from hfml.skim import reserved_for_training
+
+    df = np.repeat([2261906078600000, 2261906078601000, -1], 40000)
+    entry = np.tile(np.arange(40000), 3)
+    reserved = reserved_for_training(df, entry, 0.3)
+    assert abs(reserved.mean() - 0.3) < 0.01
+    # The same candidates on every read, in any order.
+    order = np.random.default_rng(1).permutation(len(df))
+    np.testing.assert_array_equal(
+        reserved_for_training(df[order], entry[order], 0.3), reserved[order]
+    )
+    # Each time frame contributes its share, not all or nothing.
+    for frame in np.unique(df):
+        assert abs(reserved[df == frame].mean() - 0.3) < 0.02
+    assert reserved_for_training(df, entry, 0.5)[reserved].all()

@@ -1,6 +1,7 @@
 """The Snakemake workflow end to end on the tiny configuration."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -110,9 +111,13 @@ def test_tiny_run_applies_validated_models_as_o2physics_would(tiny_run):
     )
     assert counts["files"] == 2
     assert len(candidates) == sum(b["loose"] for b in counts["bins"].values())
-    assert candidates["selected"].sum() == sum(
-        b["selected"] for b in counts["bins"].values()
-    )
+    # The deployed cuts are those of the cuts table (given, in the tiny run).
+    cuts = json.loads((results / "working_point" / "cuts.json").read_text())
+    assert cuts["source"] == "table"
+    assert cuts["cuts"] == [[0.1, 0.0, 0.0], [0.1, 0.0, 0.0]]
+    assert selector["cutsMl"]["values"] == [
+        [repr(float(c)) for c in row] for row in cuts["cuts"]
+    ]
 
     # Re-score some written candidates from the raw tree, one model per bin.
     features = selector["namesInputFeatures"]["values"]
@@ -138,7 +143,7 @@ def test_tiny_run_applies_validated_models_as_o2physics_would(tiny_run):
     response = MlResponse(
         [results / "models" / b / "model.onnx" for b in ("pt2_4", "pt4_8")],
         [2, 4, 8],
-        [[0.1, 0.0, 0.0], [0.1, 0.0, 0.0]],
+        [[0.5, 0.0, 0.0], [0.5, 0.0, 0.0]],
         [0, 1, 1],
         3,
         len(features),
@@ -146,9 +151,9 @@ def test_tiny_run_applies_validated_models_as_o2physics_would(tiny_run):
     scores = response.scores(rows[:, :-1], rows[:, -1])
     written = first[["score_bkg", "score_prompt", "score_nonprompt"]].to_numpy()
     np.testing.assert_array_equal(scores, written)
-    np.testing.assert_array_equal(
-        response.select(scores, rows[:, -1]), first["selected"]
-    )
+    # Written are exactly the candidates O2Physics keeps with the loose cuts.
+    assert response.select(scores, rows[:, -1]).all()
+    assert (candidates["score_bkg"] <= 0.5).all()
 
 
 @pytest.mark.workflow
@@ -168,13 +173,14 @@ def test_tiny_run_fits_measures_efficiencies_and_closes_on_the_truth(tiny_run):
             low, high = row["efficiency"][name]["interval"]
             assert 0 < low <= row["efficiency"][name]["value"] <= high < 1
         truth = row["toy_truth"]
-        # The selected data hold as many true Ds+ as the apply outputs say.
+        # The fit holds the apply outputs' candidates of the bin that pass
+        # its cuts, and the truth counts some of them as true Ds+.
         candidates = pd.concat(
             pd.read_parquet(p) for p in (results / "apply").glob("*.parquet")
         )
         low_pt, high_pt = row["pt_range"]
         in_bin = candidates[
-            candidates["selected"]
+            (candidates["score_bkg"] <= row["cuts"][0])
             & (candidates["fPt"] >= low_pt)
             & (candidates["fPt"] < high_pt)
             & (candidates["fM"] >= 1.72)
@@ -182,6 +188,11 @@ def test_tiny_run_fits_measures_efficiencies_and_closes_on_the_truth(tiny_run):
         ]
         assert len(in_bin) == fit["candidates"]
         assert 0 < truth["true_selected"] <= len(in_bin)
+        scan = json.loads((results / "working_point" / ptbin / "scan.json").read_text())
+        assert scan["cuts"] == row["cuts"] == [0.1, 0.0, 0.0]
+        assert row["expected"]["signal_class"] == "prompt"
+        for name in ("significance_map", "significance_efficiency"):
+            assert (results / "working_point" / ptbin / f"{name}.png").exists()
         if fit["status"] == "ok":
             assert abs(truth["yield_pull"]) < 5
     assert (results / "efficiency" / "efficiency.png").exists()
@@ -238,3 +249,48 @@ def test_bad_config_stops_the_workflow_at_load(tmp_path):
     assert result.returncode != 0
     assert "pt_bins[1] = 2 follows pt_bins[0] = 4" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def chromium(*args, timeout=180):
+    """Headless Chromium on a local page, JavaScript run to completion."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert browser, "the report test needs Chromium (Debian: apt install chromium)"
+    command = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--window-size=1600,1200",
+        "--virtual-time-budget=20000",
+        *args,
+    ]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, check=True
+    )
+
+
+@pytest.mark.workflow
+def test_report_renders_the_summary_table_in_chromium(tiny_run, tmp_path):
+    from matplotlib.image import imread
+
+    snakemake(tiny_run, "--report", "results/report.html")
+    page = (tiny_run / "results" / "report.html").as_uri()
+    profile = f"--user-data-dir={tmp_path / 'profile'}"
+    screenshot = tmp_path / "report.png"
+    chromium(profile, f"--screenshot={screenshot}", page)
+    pixels = imread(screenshot)
+    assert pixels.shape[:2] == (1200, 1600)
+    # A rendered page, not a blank one: many distinct colours.
+    assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 50
+
+    dom = chromium(profile, "--dump-dom", page).stdout
+    # The page's data sits in scripts; what the scripts drew is the rest.
+    drawn = re.sub(r"<script\b.*?</script>", "", dom, flags=re.S)
+    assert 'id="hfml-summary"' in drawn
+    assert "Summary per pT bin" in drawn
+    summary = json.loads((tiny_run / "results" / "summary.json").read_text())
+    for row in summary["bins"].values():
+        low, high = row["pt_range"]
+        assert f"<th>{low:g}–{high:g}</th>" in drawn

@@ -3,8 +3,10 @@
 A job reads its files in chunks (memory stays bounded), applies the
 preselection the models were trained after, scores every candidate inside the
 pT bins with :class:`~hfml.inference.MlResponse`, and writes the candidates
-that pass the loose cuts, with their scores and whether they pass the working
-point, to parquet.  Counts per bin before and after the cuts go to JSON.
+that pass the loose cuts (``apply.loose_cuts``, as O2Physics would select with
+them), with their scores, to parquet.  Counts per bin before and after the
+loose cuts go to JSON.  The working point is applied to these candidates later,
+once it is chosen.
 """
 
 import logging
@@ -18,12 +20,20 @@ import pyarrow.parquet as pq
 from hfml.config import ALWAYS_KEPT, pt_bin_labels, query_columns
 from hfml.errors import ConfigError
 from hfml.files import atomic_outputs, json_text
-from hfml.inference import MlResponse, passes
+from hfml.inference import MlResponse
 from hfml.io import iterate, tree_branches
 from hfml.samples import bin_settings
-from hfml.skim import query_mask
+from hfml.skim import query_mask, reserved_for_training
 
 log = logging.getLogger(__name__)
+
+COUNTS = (
+    "candidates_read",
+    "reserved_for_training",
+    "candidates_preselected",
+    "outside_pt_bins",
+)
+"""Per-job totals of the apply counts."""
 
 
 def model_features(config: Mapping) -> list[str]:
@@ -44,12 +54,13 @@ def model_features(config: Mapping) -> list[str]:
 
 
 def response(config: Mapping, onnx_paths: Sequence[str]) -> MlResponse:
-    selection = config["selection"]
+    """O2Physics' selection with the loose cuts in every pT bin."""
+    loose = [list(config["apply"]["loose_cuts"])] * (len(config["pt_bins"]) - 1)
     return MlResponse(
         onnx_paths,
         config["pt_bins"],
-        selection["cuts"],
-        selection["cut_dirs"],
+        loose,
+        config["selection"]["cut_dirs"],
         len(config["classes"]),
         len(model_features(config)),
     )
@@ -73,9 +84,9 @@ def apply_files(
     kept = list(dict.fromkeys([*ALWAYS_KEPT, *config["apply"]["columns"]]))
     tree = config["inputs"]["tree"]
     labels = pt_bin_labels(config["pt_bins"])
-    per_bin = {b: {"candidates": 0, "loose": 0, "selected": 0} for b in labels}
-    counts = {"candidates_read": 0, "candidates_preselected": 0, "outside_pt_bins": 0}
-    loose, directions = config["apply"]["loose_cuts"], config["selection"]["cut_dirs"]
+    per_bin = {b: {"candidates": 0, "loose": 0} for b in labels}
+    counts = dict.fromkeys(COUNTS, 0)
+    fraction = config["inputs"]["training_fraction"]
     scores_names = score_columns(config)
     # The files of a data set share one table layout: the first file's
     # decides which columns the preselection reads (iterate checks each file).
@@ -93,31 +104,30 @@ def apply_files(
                     path, tree, read, config["apply"]["chunk_size"], positions=True
                 ):
                     counts["candidates_read"] += len(chunk)
+                    reserved = reserved_for_training(
+                        chunk["df"], chunk["entry"], fraction
+                    )
+                    counts["reserved_for_training"] += int(reserved.sum())
                     chunk = chunk[
-                        query_mask(chunk, config["preselection"], "preselection")
+                        ~reserved
+                        & query_mask(chunk, config["preselection"], "preselection")
                     ]
                     counts["candidates_preselected"] += len(chunk)
                     pt = chunk["fPt"].to_numpy()
                     bins = ml.bin_index(pt)
                     counts["outside_pt_bins"] += int(np.sum(bins < 0))
                     scores = ml.scores(chunk[features].to_numpy(np.float32), pt)
-                    selected = ml.select(scores, pt)
-                    written = (bins >= 0) & passes(
-                        np.nan_to_num(scores, nan=0.0), loose, directions
-                    )
-                    written |= selected
+                    written = ml.select(scores, pt)
                     for index, label in enumerate(labels):
                         in_bin = bins == index
                         per_bin[label]["candidates"] += int(in_bin.sum())
                         per_bin[label]["loose"] += int(np.sum(in_bin & written))
-                        per_bin[label]["selected"] += int(np.sum(in_bin & selected))
                     frame = chunk.loc[written, ["df", "entry", *kept]].reset_index(
                         drop=True
                     )
                     frame.insert(0, "file", path)
                     for k, name in enumerate(scores_names):
                         frame[name] = scores[written, k]
-                    frame["selected"] = selected[written]
                     table = pa.Table.from_pandas(frame, preserve_index=False)
                     writer.write_table(table.cast(schema))
         finally:
@@ -126,21 +136,22 @@ def apply_files(
         summary = {"files": list(paths), **counts, "bins": per_bin, "seconds": seconds}
         counts_file.write_text(json_text(summary))
     log.info(
-        "%d files: %d candidates read, %d preselected, %d outside the pT bins "
-        "(O2Physics would stop on them), in %.1f s",
+        "%d files: %d candidates read, %d reserved for training, %d of the rest "
+        "preselected, %d outside the pT bins (O2Physics would stop on them), "
+        "in %.1f s",
         len(paths),
         counts["candidates_read"],
+        counts["reserved_for_training"],
         counts["candidates_preselected"],
         counts["outside_pt_bins"],
         seconds,
     )
     for label, number in per_bin.items():
         log.info(
-            "%s: %d candidates, %d pass the loose cuts, %d the working point",
+            "%s: %d candidates, %d pass the loose cuts",
             label,
             number["candidates"],
             number["loose"],
-            number["selected"],
         )
     return summary
 
@@ -154,7 +165,6 @@ def output_schema(
         (name, pa.from_numpy_dtype(types.get(name) or np.float32)) for name in kept
     ]
     fields += [(name, pa.float32()) for name in scores]
-    fields.append(("selected", pa.bool_()))
     return pa.schema(fields)
 
 
@@ -163,13 +173,12 @@ def sum_counts(paths: Sequence[str]) -> dict:
     import json
     from pathlib import Path
 
-    total: dict = {"files": 0, "candidates_read": 0, "candidates_preselected": 0}
-    total["outside_pt_bins"] = 0
+    total: dict = {"files": 0, **dict.fromkeys(COUNTS, 0)}
     bins: dict = {}
     for path in paths:
         counts = json.loads(Path(path).read_text())
         total["files"] += len(counts["files"])
-        for key in ("candidates_read", "candidates_preselected", "outside_pt_bins"):
+        for key in COUNTS:
             total[key] += counts[key]
         for label, number in counts["bins"].items():
             into = bins.setdefault(label, dict.fromkeys(number, 0))

@@ -9,7 +9,8 @@ candidate).  Per pT bin (reconstructed pT, as everywhere else):
   fitted mass range;
 - each MC class's efficiency from the held-out MC is compared with its true
   efficiency in data: true candidates of the class that pass preselection and
-  working point over all true candidates of the class in the data trees.
+  working point over all true candidates of the class in the data trees that
+  are not reserved for training.
 
 The MC classes' queries are evaluated on the truth with the MC branch names
 (``fFlagMcMatchRec``, ``fOriginMcRec``, ``fFlagMcDecayChanRec``), so the
@@ -29,7 +30,7 @@ from hfml.config import class_names, pt_bin_labels
 from hfml.efficiency import clopper_pearson
 from hfml.files import write_json
 from hfml.io import iterate
-from hfml.skim import query_mask
+from hfml.skim import query_mask, reserved_for_training
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +62,17 @@ def true_classes(config: Mapping, frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def count_truth(
-    config: Mapping, data_paths: Sequence[str], apply_paths: Sequence[str]
+    config: Mapping,
+    data_paths: Sequence[str],
+    candidate_paths: Sequence[str],
+    cuts: Sequence[Sequence[float]],
 ) -> dict:
-    """True candidates per bin and MC class: in the trees, and selected."""
-    import pyarrow.parquet as pq
+    """True candidates per bin and MC class: in the trees, and selected.
+
+    ``candidate_paths`` are the per-bin candidates after the loose cuts, in
+    bin order, and ``cuts`` the working point of every bin.
+    """
+    from hfml.workingpoint import selected as passing
 
     edges = config["pt_bins"]
     labels = pt_bin_labels(edges)
@@ -72,30 +80,34 @@ def count_truth(
     in_tree = {b: dict.fromkeys(names, 0) for b in labels}
     selected = {b: dict.fromkeys([*names, "any"], 0) for b in labels}
     tree = config["inputs"]["tree"]
+    fraction = config["inputs"]["training_fraction"]
     truths = {path: truth_of(path) for path in data_paths}
     for path, truth in truths.items():
         for chunk in iterate(path, tree, ["fPt"], 10**6, positions=True):
-            frame = chunk.merge(truth, on=["df", "entry"], how="left", validate="1:1")
+            reserved = reserved_for_training(chunk["df"], chunk["entry"], fraction)
+            frame = chunk[~reserved].merge(
+                truth, on=["df", "entry"], how="left", validate="1:1"
+            )
             bins = np.digitize(frame["fPt"].to_numpy(), edges) - 1
             for name, mask in true_classes(config, frame).items():
                 for index, label in enumerate(labels):
                     in_tree[label][name] += int(np.sum(mask & (bins == index)))
     low, high = config["fit"]["range"]
-    fitted = [("selected", "==", True), ("fM", ">=", low), ("fM", "<", high)]
-    for path in apply_paths:
-        chosen = pq.read_table(path, filters=fitted).to_pandas()
+    for label, path, row in zip(labels, candidate_paths, cuts, strict=True):
+        frame = pd.read_parquet(path)
+        masses = frame["fM"].to_numpy()
+        chosen = frame[passing(config, frame, row) & (masses >= low) & (masses < high)]
         for file, rows in chosen.groupby("file"):
             if file not in truths:
                 truths[file] = truth_of(file)
-            frame = rows.merge(truths[file], on=["df", "entry"], how="left")
-            bins = np.digitize(frame["fPt"].to_numpy(), edges) - 1
-            masks = true_classes(config, frame)
-            union = np.logical_or.reduce(list(masks.values()))
-            for index, label in enumerate(labels):
-                here = bins == index
-                for name, mask in masks.items():
-                    selected[label][name] += int(np.sum(mask & here))
-                selected[label]["any"] += int(np.sum(union & here))
+            masks = true_classes(
+                config, rows.merge(truths[file], on=["df", "entry"], how="left")
+            )
+            for name, mask in masks.items():
+                selected[label][name] += int(np.sum(mask))
+            selected[label]["any"] += int(
+                np.sum(np.logical_or.reduce(list(masks.values())))
+            )
     return {"in_tree": in_tree, "selected": selected}
 
 
@@ -108,15 +120,18 @@ def _pull(measured: float, truth: float, error: float) -> float | None:
 def closure(
     config: Mapping,
     data_paths: Sequence[str],
-    apply_paths: Sequence[str],
+    candidate_paths: Sequence[str],
+    cuts_path: str,
     fit_paths: Sequence[str],
     efficiency_paths: Sequence[str],
     output: str,
     plot: str,
 ) -> dict:
     """The closure job: the table of true numbers, measurements and pulls."""
+    from hfml.workingpoint import read_cuts
+
     level = config["efficiency"]["confidence_level"]
-    truth = count_truth(config, data_paths, apply_paths)
+    truth = count_truth(config, data_paths, candidate_paths, read_cuts(cuts_path))
     bins = {}
     for label, fit_path, eff_path in zip(
         pt_bin_labels(config["pt_bins"]), fit_paths, efficiency_paths, strict=True

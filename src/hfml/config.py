@@ -277,7 +277,8 @@ def check_training(config: Mapping) -> None:
 
 
 def check_selection(config: Mapping) -> None:
-    """The cuts table is [pT bins][classes]; one direction per class."""
+    """The cuts table is [pT bins][classes] inside the loose cuts, or the scan
+    of ``selection.optimise`` is; one direction per class."""
     n_bins, n_classes = len(config["pt_bins"]) - 1, len(config["classes"])
     selection = config["selection"]
     if len(selection["cut_dirs"]) != n_classes:
@@ -285,16 +286,85 @@ def check_selection(config: Mapping) -> None:
             f"config key 'selection.cut_dirs': {len(selection['cut_dirs'])} "
             f"directions for {n_classes} classes; give one per class"
         )
+    loose = config["apply"]["loose_cuts"]
+    if len(loose) != n_classes:
+        raise ConfigError(
+            f"config key 'apply.loose_cuts': expected {n_classes} values, one per class"
+        )
     cuts = selection["cuts"]
+    if cuts == "optimise":
+        check_optimise(config)
+        return
     if len(cuts) != n_bins or any(len(row) != n_classes for row in cuts):
         shape = f"{len(cuts)} rows of {sorted({len(r) for r in cuts})} values"
         raise ConfigError(
             f"config key 'selection.cuts': the table has {shape}; expected {n_bins} "
             f"rows (pT bins) of {n_classes} values (classes)"
         )
-    if len(config["apply"]["loose_cuts"]) != n_classes:
+    labels, names = pt_bin_labels(config["pt_bins"]), class_names(config)
+    for i, row in enumerate(cuts):
+        for k, (cut, bound) in enumerate(zip(row, loose, strict=True)):
+            if not _inside_loose(cut, bound, selection["cut_dirs"][k]):
+                raise ConfigError(
+                    f"config key 'selection.cuts[{i}][{k}]': the {names[k]} cut "
+                    f"{cut:g} of {labels[i]} is looser than its loose cut {bound:g} "
+                    "(apply.loose_cuts), below which the apply stage writes nothing"
+                )
+
+
+def _inside_loose(cut: float, loose: float, direction: int) -> bool:
+    """Whether a cut keeps no candidate that the loose cut rejects."""
+    if direction == 0:  # CutGreater: keep a score at or below the cut
+        return cut <= loose
+    if direction == 1:  # CutSmaller: keep a score at or above the cut
+        return cut >= loose
+    return True
+
+
+def check_optimise(config: Mapping) -> None:
+    """``selection.optimise`` scans cuts of classes, inside the loose cuts."""
+    selection = config["selection"]
+    names = class_names(config)
+    optimise = selection["optimise"]
+    key = "selection.optimise"
+    for name, spec in optimise["scan"].items():
+        if name not in names:
+            raise ConfigError(
+                f"config key '{key}.scan.{name}': {name!r} is not a class"
+                f"{nearest(name, names)}"
+            )
+        index = names.index(name)
+        direction = selection["cut_dirs"][index]
+        first, last = spec["range"]
+        where = f"config key '{key}.scan.{name}.range'"
+        if not first < last:
+            raise ConfigError(f"{where}: expected [low, high] with low < high")
+        if spec["log"] and first <= 0:
+            raise ConfigError(f"{where}: a logarithmic scan needs low > 0")
+        if direction == 2:
+            raise ConfigError(
+                f"{where}: class {name!r} has direction 2 (CutNot) in "
+                "selection.cut_dirs, so its score is not cut and cannot be scanned"
+            )
+        loose = config["apply"]["loose_cuts"][index]
+        if not all(_inside_loose(v, loose, direction) for v in (first, last)):
+            raise ConfigError(
+                f"{where}: the scan must stay inside the loose cut {loose:g} of "
+                "apply.loose_cuts, below which the apply stage writes nothing"
+            )
+    signal = optimise["signal"]
+    n_bins = len(config["pt_bins"]) - 1
+    if signal != "fit" and len(signal) != n_bins:
         raise ConfigError(
-            f"config key 'apply.loose_cuts': expected {n_classes} values, one per class"
+            f"config key '{key}.signal': {len(signal)} expected yields for "
+            f"{n_bins} pT bins; give one per bin, or 'fit'"
+        )
+    mc = class_names(config, "mc")
+    if optimise["signal_class"] not in mc:
+        wrong = optimise["signal_class"]
+        raise ConfigError(
+            f"config key '{key}.signal_class': {wrong!r} is not an MC class"
+            f"{nearest(wrong, mc)}"
         )
 
 

@@ -43,29 +43,41 @@ def clopper_pearson(passed: int, total: int, level: float) -> tuple[float, float
     return float(low), float(high)
 
 
+def held_out_scores(config: Mapping, ptbin: str, test_path: str, onnx_path: str):
+    """The held-out set of a bin and its scores [N, n_classes] from the
+    exported ONNX model, as the apply stage computes them."""
+    import pandas as pd
+
+    from hfml.apply import model_features
+    from hfml.inference import OnnxScorer
+    from hfml.samples import LABEL
+
+    features = model_features(config)
+    test = pd.read_parquet(test_path, columns=[*features, "fM", "fPt", LABEL])
+    scorer = OnnxScorer(onnx_path, len(features), f"model of {ptbin}")
+    scores = scorer(test[features].to_numpy(np.float32))[:, : len(config["classes"])]
+    return test, scores
+
+
 def efficiency_bin(
     config: Mapping,
     ptbin: str,
     test_path: str,
     onnx_path: str,
     skim_counts_path: str,
+    cuts_path: str,
     output: str,
 ) -> dict:
-    """The efficiency job of one pT bin."""
-    import pandas as pd
-
-    from hfml.apply import model_features
-    from hfml.inference import OnnxScorer, passes
+    """The efficiency job of one pT bin, at the working point of ``cuts_path``."""
+    from hfml.inference import passes
     from hfml.samples import LABEL
+    from hfml.workingpoint import read_cuts
 
     index = pt_bin_labels(config["pt_bins"]).index(ptbin)
-    cuts = config["selection"]["cuts"][index]
+    cuts = read_cuts(cuts_path)[index]
     directions = config["selection"]["cut_dirs"]
     level = config["efficiency"]["confidence_level"]
-    features = model_features(config)
-    test = pd.read_parquet(test_path, columns=[*features, LABEL])
-    scorer = OnnxScorer(onnx_path, len(features), f"model of {ptbin}")
-    scores = scorer(test[features].to_numpy(np.float32))[:, : len(config["classes"])]
+    test, scores = held_out_scores(config, ptbin, test_path, onnx_path)
     selected = passes(scores, cuts, directions)
     skim = json.loads(Path(skim_counts_path).read_text())["classes"]
     names = class_names(config)

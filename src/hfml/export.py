@@ -143,17 +143,18 @@ def validate(
     features: np.ndarray,
     pt: np.ndarray,
     edges: tuple[float, float],
-    cuts: Sequence[float],
+    cuts: Sequence[float] | Sequence[Sequence[float]],
     cut_dirs: Sequence[int],
     tolerance: float = 1e-5,
 ) -> dict:
     """Compare ONNX Runtime (one thread) with the native model.
 
-    Returns the largest probability difference and the number of candidates
-    whose selection at the working point differs; raises
-    :class:`ValidationError` if the difference exceeds ``tolerance`` or any
-    decision changes.
+    ``cuts`` is one row of cuts or several (working points to check).  Returns
+    the largest probability difference and the number of candidates whose
+    selection differs at any of the rows; raises :class:`ValidationError` if
+    the difference exceeds ``tolerance`` or any decision changes.
     """
+    rows = [list(cuts)] if np.ndim(cuts) == 1 else [list(r) for r in cuts]
     native = model.predict_proba(features)
     scorer = OnnxScorer(
         onnx_model, features.shape[1], "exported model", exact_evaluator=False
@@ -161,22 +162,26 @@ def validate(
     exported = scorer(features)[:, : native.shape[1]]
     difference = float(np.max(np.abs(exported - native))) if len(native) else 0.0
     in_bin = bin_index(pt, list(edges)) == 0
-    kept_native = passes(native, cuts, cut_dirs)
-    flips = int(np.sum(kept_native != passes(exported, cuts, cut_dirs)))
+    flips, kept = 0, []
+    for row in rows:
+        kept_native = passes(native, row, cut_dirs)
+        kept.append(int(kept_native.sum()))
+        flips += int(np.sum(kept_native != passes(exported, row, cut_dirs)))
     result = {
         "candidates": len(native),
         "candidates_in_bin": int(in_bin.sum()),
         "max_abs_difference": difference,
         "tolerance": tolerance,
+        "working_points": rows,
         "decision_changes": flips,
-        "selected_native": int(kept_native.sum()),
+        "selected_native": kept,
         "exact": bool(np.array_equal(exported, native)),
     }
     if difference > tolerance or flips:
         raise ValidationError(
             f"the ONNX model differs from the native one: largest probability "
             f"difference {difference:.3g} (tolerance {tolerance:g}), {flips} "
-            f"candidates change their selection at cuts {list(cuts)}"
+            f"candidates change their selection at cuts {rows}"
         )
     return result
 
@@ -252,7 +257,8 @@ def validate_bin(
     output: str,
 ) -> dict:
     """The validation job of one pT bin: ONNX Runtime against the native model
-    on the held-out set, at the bin's working point."""
+    on the held-out set, at the loose cuts and at the bin's cuts if they are
+    given (optimised cuts are checked when they are chosen)."""
     import pandas as pd
 
     from hfml.config import pt_bin_labels
@@ -262,13 +268,16 @@ def validate_bin(
     info = json.loads(Path(info_path).read_text())
     test = pd.read_parquet(test_path)
     index = pt_bin_labels(config["pt_bins"]).index(ptbin)
+    rows = [config["apply"]["loose_cuts"]]
+    if config["selection"]["cuts"] != "optimise":
+        rows.append(config["selection"]["cuts"][index])
     result = validate(
         load(model_path),
         onnx_path,
         test[info["features"]].to_numpy(np.float32),
         test["fPt"].to_numpy(),
         bin_edges(config, ptbin),
-        config["selection"]["cuts"][index],
+        rows,
         config["selection"]["cut_dirs"],
         config["export"]["tolerance"],
     )
@@ -288,11 +297,14 @@ def write_o2physics(
     config: Mapping,
     onnx_paths: Sequence[str],
     features: Sequence[str],
+    cuts_path: str,
     output: str,
     uploads: str,
 ) -> dict:
-    """The selector's dpl-config block and the list of files to upload."""
+    """The selector's dpl-config block and the list of files to upload, with
+    the cuts of ``cuts_path``."""
     from hfml.config import pt_bin_labels
+    from hfml.workingpoint import read_cuts
 
     selection = config["selection"]
     names = [
@@ -300,7 +312,7 @@ def write_o2physics(
     ]
     block = o2physics_config(
         config["pt_bins"],
-        selection["cuts"],
+        read_cuts(cuts_path),
         selection["cut_dirs"],
         len(config["classes"]),
         o2_names(features),

@@ -95,13 +95,17 @@ class FitResult:
 
 
 class MassModel:
-    """Cumulative expected counts of the peaks and the background."""
+    """Cumulative expected counts of the peaks and the background, or of the
+    background alone (``peaks=False``, for side-band fits)."""
 
-    def __init__(self, low: float, high: float, settings: FitSettings) -> None:
+    def __init__(
+        self, low: float, high: float, settings: FitSettings, peaks: bool = True
+    ) -> None:
         self.low, self.high = low, high
         self.settings = settings
-        names = ["raw_yield", "mean", "sigma"]
-        if settings.dplus_peak:
+        self.peaks = peaks
+        names = ["raw_yield", "mean", "sigma"] if peaks else []
+        if peaks and settings.dplus_peak:
             names += ["dplus_yield", "dplus_mean", "dplus_sigma"]
         if settings.background == "pol2":
             names += ["b0", "b1", "b2"]
@@ -120,8 +124,10 @@ class MassModel:
     def components(self, x, *parameters) -> dict[str, np.ndarray]:
         p = dict(zip(self.names, parameters, strict=True))
         x = np.asarray(x, float)
-        parts = {"ds": self._gauss(x, p["raw_yield"], p["mean"], p["sigma"])}
-        if self.settings.dplus_peak:
+        parts = {}
+        if self.peaks:
+            parts["ds"] = self._gauss(x, p["raw_yield"], p["mean"], p["sigma"])
+        if self.peaks and self.settings.dplus_peak:
             parts["dplus"] = self._gauss(
                 x, p["dplus_yield"], p["dplus_mean"], p["dplus_sigma"]
             )
@@ -170,7 +176,7 @@ def fit_mass(
         minuit.limits["slope"] = (-50 / width, 50 / width)
     minuit.fixed["mean"] = settings.fix_mean
     minuit.fixed["sigma"] = settings.fix_sigma
-    minuit.migrad()
+    _minimise(minuit)
     if minuit.valid:
         minuit.hesse()
     status = _status(minuit)
@@ -187,6 +193,56 @@ def fit_mass(
     result.chi2 = float(np.sum((counts[used] - expected[used]) ** 2 / expected[used]))
     result.ndf = int(used.sum()) - minuit.nfit
     return result
+
+
+def sideband_background(
+    counts: np.ndarray,
+    edges: np.ndarray,
+    background: str,
+    excluded: list[tuple[float, float]],
+    window: tuple[float, float],
+) -> float:
+    """Background in ``window`` from a fit of the bins outside ``excluded``.
+
+    The background function (pol2 or expo) is fitted, by binned extended
+    likelihood, to the bins that overlap none of the excluded mass ranges
+    (the peaks), and integrated over the window.  NaN if the fit fails or the
+    integral is negative.
+    """
+    counts = np.asarray(counts, float)
+    edges = np.asarray(edges, float)
+    settings = FitSettings(background=background, dplus_peak=False)
+    model = MassModel(edges[0], edges[-1], settings, peaks=False)
+    side = np.ones(len(counts), bool)
+    for low, high in excluded:
+        side &= (edges[1:] <= low) | (edges[:-1] >= high)
+    widths = np.diff(edges)
+    density = counts[side].sum() / widths[side].sum() if side.any() else 0.0
+    if background == "pol2":
+        start = {"b0": max(density, 1e-3), "b1": 0.0, "b2": 0.0}
+    else:
+        start = {"bkg_yield": max(density * (edges[-1] - edges[0]), 1e-3)}
+        start["slope"] = 0.0
+    cost = ExtendedBinnedNLL(counts, edges, model.cdf)
+    cost.mask = side
+    minuit = Minuit(cost, *[start[n] for n in model.names], name=model.names)
+    if background == "expo":
+        width = edges[-1] - edges[0]
+        minuit.limits["bkg_yield"] = (0, None)
+        minuit.limits["slope"] = (-50 / width, 50 / width)
+    _minimise(minuit)
+    if not minuit.valid:
+        return math.nan
+    low, high = model.cdf(np.asarray(window, float), *minuit.values)
+    return float(high - low) if high >= low else math.nan
+
+
+def _minimise(minuit: Minuit) -> None:
+    """MIGRAD, called once more from where it stopped if it did not converge
+    (its estimated distance to the minimum is often only just too large)."""
+    minuit.migrad()
+    if not minuit.valid:
+        minuit.migrad()
 
 
 def _status(minuit: Minuit) -> str:
@@ -342,19 +398,6 @@ def write_root_histogram(path, name: str, counts, edges, title: str) -> None:
         out[name] = histogram
 
 
-def selected_masses(paths, low: float, high: float) -> np.ndarray:
-    """fM of the candidates of the apply outputs that pass the working point
-    with low <= fPt < high."""
-    import pyarrow.parquet as pq
-
-    filters = [("selected", "==", True), ("fPt", ">=", low), ("fPt", "<", high)]
-    masses = [
-        pq.read_table(p, columns=["fM"], filters=filters)["fM"].to_numpy()
-        for p in paths
-    ]
-    return np.concatenate(masses) if masses else np.empty(0)
-
-
 def mc_peak(test_path: str, config: Mapping) -> tuple[float, float]:
     """Mean and width of the Ds+ peak in the held-out MC signal (median and
     1.4826 × median absolute deviation, robust against tails)."""
@@ -376,30 +419,38 @@ def mc_peak(test_path: str, config: Mapping) -> tuple[float, float]:
 def fit_bin(
     config: Mapping,
     ptbin: str,
-    apply_paths,
+    candidates_path: str,
+    cuts_path: str,
     test_path: str,
     output: str,
     plot: str,
     root_file: str,
 ) -> dict:
-    """The mass-fit job of one pT bin."""
+    """The mass-fit job of one pT bin, on the candidates passing its cuts."""
+    import pandas as pd
+
+    from hfml.apply import score_columns
     from hfml.config import pt_bin_labels
     from hfml.files import write_json
     from hfml.plotting import pt_title
+    from hfml.workingpoint import mass_edges, mass_histogram, read_cuts, selected
 
     fit = config["fit"]
     index = pt_bin_labels(config["pt_bins"]).index(ptbin)
     low, high = config["pt_bins"][index], config["pt_bins"][index + 1]
-    masses = selected_masses(apply_paths, low, high)
-    first, last = fit["range"]
-    bins = max(round((last - first) / fit["bin_width"]), 1)
-    counts, edges = np.histogram(masses, bins=bins, range=(first, last))
+    row = read_cuts(cuts_path)[index]
+    frame = pd.read_parquet(candidates_path, columns=["fM", *score_columns(config)])
+    masses = frame["fM"].to_numpy()[selected(config, frame, row)]
+    edges = mass_edges(config)
+    counts = mass_histogram(masses, edges)
     mean, sigma = mc_peak(test_path, config)
     settings = FitSettings.from_config(fit)
     result = fit_mass(counts, edges, settings, mean, sigma)
     summary = {
         "ptbin": ptbin,
         "pt_range": [low, high],
+        "cuts": row,
+        "selected_candidates": len(masses),
         "candidates": int(counts.sum()),
         "mc_peak": {"mean": mean, "sigma": sigma},
         "settings": dict(fit),

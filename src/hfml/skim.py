@@ -47,6 +47,29 @@ class SkimCounts:
         }
 
 
+def reserved_for_training(
+    df: np.ndarray, entry: np.ndarray, fraction: float
+) -> np.ndarray:
+    """Whether each data candidate is reserved for training.
+
+    A fixed hash of the candidate's time frame (DF_ number) and entry, uniform
+    in [0, 1), below ``fraction``: the same candidates wherever and however
+    often the files are read, so the skim trains on exactly those the apply
+    stage leaves out.  Measuring on candidates the model was trained on
+    biases the background under the peak (the BDT rejects its own training
+    side-band candidates better than unseen ones).
+    """
+    key = np.asarray(df, np.int64).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    key ^= np.asarray(entry, np.int64).astype(np.uint64)
+    # splitmix64's finaliser: every input bit moves every output bit.
+    key ^= key >> np.uint64(30)
+    key *= np.uint64(0xBF58476D1CE4E5B9)
+    key ^= key >> np.uint64(27)
+    key *= np.uint64(0x94D049BB133111EB)
+    key ^= key >> np.uint64(31)
+    return (key >> np.uint64(11)).astype(np.float64) * 2.0**-53 < fraction
+
+
 def query_mask(frame: pd.DataFrame, query: str, key: str) -> np.ndarray:
     if not query.strip():
         return np.ones(len(frame), bool)
@@ -93,7 +116,7 @@ def skim_file(
     with atomic_outputs(*outputs.values(), counts_path) as temporaries:
         writers: dict[tuple[str, str], pq.ParquetWriter] = {}
         try:
-            for chunk in iterate(path, tree, read, chunk_size):
+            for chunk in iterate(path, tree, read, chunk_size, positions=True):
                 if not writers:
                     schema = pa.Schema.from_pandas(chunk[written], preserve_index=False)
                     for key, temporary in zip(keys, temporaries, strict=False):
@@ -136,6 +159,11 @@ def skim_file(
 
 def _skim_chunk(chunk, config, classes, labels, written, counts, writers) -> None:
     counts.read += len(chunk)
+    if classes[0]["source"] == "data":
+        fraction = config["inputs"]["training_fraction"]
+        reserved = reserved_for_training(chunk["df"], chunk["entry"], fraction)
+    else:
+        reserved = np.ones(len(chunk), bool)
     presel = query_mask(chunk, config["preselection"], "preselection")
     counts.preselected += int(presel.sum())
     bins = bin_index(chunk["fPt"].to_numpy(), config["pt_bins"])
@@ -145,7 +173,7 @@ def _skim_chunk(chunk, config, classes, labels, written, counts, writers) -> Non
         index = config["classes"].index(cls)
         in_class = query_mask(chunk, cls["query"], f"classes[{index}].query")
         counts.multiple_classes += int(np.sum(in_class & presel & taken))
-        selected = in_class & presel & ~taken
+        selected = in_class & presel & ~taken & reserved
         taken |= in_class & presel
         per_bin = counts.per_class[cls["name"]]
         for index, label in enumerate(labels):

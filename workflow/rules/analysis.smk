@@ -1,8 +1,69 @@
+rule collect_bin:
+    input:
+        expand("results/apply/{group}.parquet", group=APPLY_GROUPS),
+    output:
+        "results/candidates/{ptbin}.parquet",
+    log:
+        "logs/candidates/{ptbin}.log",
+    conda:
+        "../../envs/hfml.yaml"
+    params:
+        config=sections(config, "pt_bins"),
+    script:
+        "../scripts/collect_bin.py"
+
+
+rule working_point:
+    input:
+        candidates="results/candidates/{ptbin}.parquet",
+        test="results/samples/{ptbin}/test.parquet",
+        onnx="results/models/{ptbin}/model.onnx",
+        model=MODEL,
+    output:
+        scan="results/working_point/{ptbin}/scan.json",
+        map=report(
+            "results/working_point/{ptbin}/significance_map.png",
+            caption="../report/significance_map.rst",
+            category="2. Working point",
+            labels={"bin": "{ptbin}", "figure": "significance map"},
+        ),
+        curve=report(
+            "results/working_point/{ptbin}/significance_efficiency.png",
+            caption="../report/significance_efficiency.rst",
+            category="2. Working point",
+            labels={"bin": "{ptbin}", "figure": "significance vs efficiency"},
+        ),
+    log:
+        "logs/working_point/{ptbin}.log",
+    conda:
+        "../../envs/hfml.yaml"
+    params:
+        config=sections(config, *TRAINING_CONFIG, "selection", "apply", "fit", "export"),
+    script:
+        "../scripts/working_point.py"
+
+
+rule cuts:
+    input:
+        optimised_scans,
+    output:
+        "results/working_point/cuts.json",
+    log:
+        "logs/working_point/cuts.log",
+    conda:
+        "../../envs/hfml.yaml"
+    params:
+        config=sections(config, "pt_bins", "classes", "selection"),
+    script:
+        "../scripts/cuts.py"
+
+
 rule efficiency:
     input:
         test="results/samples/{ptbin}/test.parquet",
         onnx="results/models/{ptbin}/model.onnx",
         skim_counts="results/skim/counts.json",
+        cuts="results/working_point/cuts.json",
     output:
         "results/efficiency/{ptbin}.json",
     log:
@@ -36,7 +97,8 @@ rule efficiency_plot:
 
 rule mass_fit:
     input:
-        candidates=expand("results/apply/{group}.parquet", group=APPLY_GROUPS),
+        candidates="results/candidates/{ptbin}.parquet",
+        cuts="results/working_point/cuts.json",
         test="results/samples/{ptbin}/test.parquet",
     output:
         fit="results/fits/{ptbin}/fit.json",
@@ -52,7 +114,7 @@ rule mass_fit:
     conda:
         "../../envs/hfml.yaml"
     params:
-        config=sections(config, "pt_bins", "classes", "fit"),
+        config=sections(config, "pt_bins", "classes", "selection", "fit"),
     script:
         "../scripts/mass_fit.py"
 
@@ -60,7 +122,8 @@ rule mass_fit:
 rule closure:
     input:
         data=list(INPUTS["data"].values()),
-        candidates=expand("results/apply/{group}.parquet", group=APPLY_GROUPS),
+        candidates=expand("results/candidates/{ptbin}.parquet", ptbin=PT_BINS),
+        cuts="results/working_point/cuts.json",
         fits=expand("results/fits/{ptbin}/fit.json", ptbin=PT_BINS),
         efficiencies=expand("results/efficiency/{ptbin}.json", ptbin=PT_BINS),
     output:
@@ -75,7 +138,9 @@ rule closure:
     conda:
         "../../envs/hfml.yaml"
     params:
-        config=sections(config, "inputs", "pt_bins", "classes", "efficiency", "fit"),
+        config=sections(
+            config, "inputs", "pt_bins", "classes", "selection", "efficiency", "fit"
+        ),
     script:
         "../scripts/closure.py"
 
@@ -87,13 +152,19 @@ rule summary:
         metrics=expand("results/models/{ptbin}/metrics.json", ptbin=PT_BINS),
         efficiencies=expand("results/efficiency/{ptbin}.json", ptbin=PT_BINS),
         fits=expand("results/fits/{ptbin}/fit.json", ptbin=PT_BINS),
+        scans=expand("results/working_point/{ptbin}/scan.json", ptbin=PT_BINS),
     output:
-        "results/summary.json",
+        summary="results/summary.json",
+        table=report(
+            "results/summary.html",
+            caption="../report/summary.rst",
+            category="0. Summary",
+        ),
     log:
         "logs/summary.log",
     conda:
         "../../envs/hfml.yaml"
     params:
-        config=sections(config, "pt_bins"),
+        config=sections(config, "pt_bins", "classes"),
     script:
         "../scripts/summary.py"

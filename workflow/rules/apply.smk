@@ -27,7 +27,7 @@ rule validate_onnx:
     conda:
         "../../envs/hfml.yaml"
     params:
-        config=sections(config, *TRAINING_CONFIG, "selection", "export"),
+        config=sections(config, *TRAINING_CONFIG, "selection", "apply", "export"),
     script:
         "../scripts/validate_onnx.py"
 
@@ -36,6 +36,7 @@ rule o2physics_config:
     input:
         onnx=expand("results/models/{ptbin}/model.onnx", ptbin=PT_BINS),
         validation=expand("results/models/{ptbin}/onnx_validation.json", ptbin=PT_BINS),
+        cuts="results/working_point/cuts.json",
     output:
         dpl="results/o2physics/dpl-config.json",
         uploads="results/o2physics/ccdb_uploads.tsv",

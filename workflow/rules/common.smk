@@ -75,6 +75,13 @@ def skimmed_classes(wildcards):
     return {c: f"results/skim/{c}/{wildcards.ptbin}.parquet" for c in CLASSES}
 
 
+def optimised_scans(wildcards):
+    """The cuts table waits for the scans only when they choose the cuts."""
+    if config["selection"]["cuts"] == "optimise":
+        return expand("results/working_point/{ptbin}/scan.json", ptbin=PT_BINS)
+    return []
+
+
 def tuned_parameters(wildcards):
     if config["optuna"]["enabled"]:
         return {"best": f"results/models/{wildcards.ptbin}/best_params.json"}

@@ -50,14 +50,14 @@ rule tune:
         history=report(
             "results/models/{ptbin}/plots/optuna_history.png",
             caption="../report/optuna.rst",
-            category="2. Training",
+            category="1. Training",
             subcategory="{ptbin}",
             labels={"bin": "{ptbin}", "figure": "Optuna history"},
         ),
         importance=report(
             "results/models/{ptbin}/plots/optuna_importance.png",
             caption="../report/optuna.rst",
-            category="2. Training",
+            category="1. Training",
             subcategory="{ptbin}",
             labels={"bin": "{ptbin}", "figure": "Optuna importances"},
         ),
@@ -106,7 +106,7 @@ rule evaluate:
             report(
                 f"results/models/{{ptbin}}/plots/{name}.png",
                 caption=f"../report/{name}.rst",
-                category="2. Training",
+                category="1. Training",
                 subcategory="{ptbin}",
                 labels={"bin": "{ptbin}", "figure": name.replace("_", " ")},
             )

@@ -6,6 +6,7 @@ with job_logging(snakemake.log[0]):
         snakemake.params.config,
         list(snakemake.input.data),
         list(snakemake.input.candidates),
+        snakemake.input.cuts,
         list(snakemake.input.fits),
         list(snakemake.input.efficiencies),
         snakemake.output.table,

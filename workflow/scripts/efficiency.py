@@ -8,5 +8,6 @@ with job_logging(snakemake.log[0]):
         snakemake.input.test,
         snakemake.input.onnx,
         snakemake.input.skim_counts,
+        snakemake.input.cuts,
         snakemake.output[0],
     )

@@ -5,7 +5,8 @@ with job_logging(snakemake.log[0]):
     fit_bin(
         snakemake.params.config,
         snakemake.wildcards.ptbin,
-        list(snakemake.input.candidates),
+        snakemake.input.candidates,
+        snakemake.input.cuts,
         snakemake.input.test,
         snakemake.output.fit,
         snakemake.output.plot,

@@ -8,6 +8,7 @@ with job_logging(snakemake.log[0]):
         config,
         snakemake.input.onnx,
         model_features(config),
+        snakemake.input.cuts,
         snakemake.output.dpl,
         snakemake.output.uploads,
     )

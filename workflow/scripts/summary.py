@@ -8,6 +8,8 @@ with job_logging(snakemake.log[0]):
         list(snakemake.input.metrics),
         list(snakemake.input.efficiencies),
         list(snakemake.input.fits),
-        snakemake.output[0],
+        list(snakemake.input.scans),
+        snakemake.output.summary,
+        snakemake.output.table,
         snakemake.input.get("closure"),
     )
