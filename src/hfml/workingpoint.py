@@ -627,7 +627,7 @@ def plot_map(axes, grid, row, best, path, ptbin, config) -> None:
         ax.set_xscale("log")
     handles, labels = ax.get_legend_handles_labels()
     if len(axes) == 2:
-        handles.append(Patch(color="0.85"))
+        handles.append(Patch(facecolor="0.85", edgecolor="0.6"))
         labels.append("not allowed")
     legend(ax, handles=handles, labels=labels, loc="best")
     low, high = bin_edges(config, ptbin)
