@@ -283,3 +283,26 @@ def test_data_reserved_for_training_is_a_fixed_nested_fraction():
     for frame in np.unique(df):
         assert abs(reserved[df == frame].mean() - 0.3) < 0.02
     assert reserved_for_training(df, entry, 0.5)[reserved].all()
+
+
+def test_read_ahead_reads_the_next_chunk_while_the_current_one_is_used():
+    import threading
+
+    from hfml.io import read_ahead
+
+    second_read = threading.Event()
+
+    def chunks():
+        yield "first"
+        second_read.set()
+        yield "second"
+        raise InputError("'broken.root': truncated")
+
+    received = []
+    with pytest.raises(InputError, match="truncated"):
+        for chunk in read_ahead(chunks()):
+            if chunk == "first":
+                # Produced in the background while the first is in use.
+                assert second_read.wait(timeout=10)
+            received.append(chunk)
+    assert received == ["first", "second"]

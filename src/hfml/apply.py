@@ -1,6 +1,7 @@
 """The apply stage: score data files with the per-bin ONNX models.
 
-A job reads its files in chunks (memory stays bounded), applies the
+A job reads its files in chunks (memory stays bounded; the next chunk is
+read in a background thread while the current one is scored), applies the
 preselection the models were trained after, scores every candidate inside the
 pT bins with :class:`~hfml.inference.MlResponse`, and writes the candidates
 that pass the loose cuts (``apply.loose_cuts``, as O2Physics would select with
@@ -21,7 +22,7 @@ from hfml.config import ALWAYS_KEPT, pt_bin_labels, query_columns
 from hfml.errors import ConfigError
 from hfml.files import atomic_outputs, json_text
 from hfml.inference import MlResponse
-from hfml.io import iterate, tree_branches
+from hfml.io import iterate, read_ahead, tree_branches
 from hfml.samples import bin_settings
 from hfml.skim import query_mask, reserved_for_training
 
@@ -99,37 +100,39 @@ def apply_files(
     with atomic_outputs(output, counts_path) as (parquet, counts_file):
         writer = pq.ParquetWriter(parquet, schema)
         try:
-            for path in paths:
+            chunks = (
+                (path, chunk)
+                for path in paths
                 for chunk in iterate(
                     path, tree, read, config["apply"]["chunk_size"], positions=True
-                ):
-                    counts["candidates_read"] += len(chunk)
-                    reserved = reserved_for_training(
-                        chunk["df"], chunk["entry"], fraction
-                    )
-                    counts["reserved_for_training"] += int(reserved.sum())
-                    chunk = chunk[
-                        ~reserved
-                        & query_mask(chunk, config["preselection"], "preselection")
-                    ]
-                    counts["candidates_preselected"] += len(chunk)
-                    pt = chunk["fPt"].to_numpy()
-                    bins = ml.bin_index(pt)
-                    counts["outside_pt_bins"] += int(np.sum(bins < 0))
-                    scores = ml.scores(chunk[features].to_numpy(np.float32), pt)
-                    written = ml.select(scores, pt)
-                    for index, label in enumerate(labels):
-                        in_bin = bins == index
-                        per_bin[label]["candidates"] += int(in_bin.sum())
-                        per_bin[label]["loose"] += int(np.sum(in_bin & written))
-                    frame = chunk.loc[written, ["df", "entry", *kept]].reset_index(
-                        drop=True
-                    )
-                    frame.insert(0, "file", path)
-                    for k, name in enumerate(scores_names):
-                        frame[name] = scores[written, k]
-                    table = pa.Table.from_pandas(frame, preserve_index=False)
-                    writer.write_table(table.cast(schema))
+                )
+            )
+            for path, chunk in read_ahead(chunks):
+                counts["candidates_read"] += len(chunk)
+                reserved = reserved_for_training(chunk["df"], chunk["entry"], fraction)
+                counts["reserved_for_training"] += int(reserved.sum())
+                chunk = chunk[
+                    ~reserved
+                    & query_mask(chunk, config["preselection"], "preselection")
+                ]
+                counts["candidates_preselected"] += len(chunk)
+                pt = chunk["fPt"].to_numpy()
+                bins = ml.bin_index(pt)
+                counts["outside_pt_bins"] += int(np.sum(bins < 0))
+                scores = ml.scores(chunk[features].to_numpy(np.float32), pt)
+                written = ml.select(scores, pt)
+                for index, label in enumerate(labels):
+                    in_bin = bins == index
+                    per_bin[label]["candidates"] += int(in_bin.sum())
+                    per_bin[label]["loose"] += int(np.sum(in_bin & written))
+                frame = chunk.loc[written, ["df", "entry", *kept]].reset_index(
+                    drop=True
+                )
+                frame.insert(0, "file", path)
+                for k, name in enumerate(scores_names):
+                    frame[name] = scores[written, k]
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                writer.write_table(table.cast(schema))
         finally:
             writer.close()
         seconds = time.perf_counter() - start

@@ -21,12 +21,15 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
 
 from hfml.errors import InputError
 from hfml.o2 import bin_index
+
+if TYPE_CHECKING:  # onnx takes half a second to import; jobs that find their
+    import onnx  # models in the cache never need it
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ def _read_bytes(
     model: "str | os.PathLike | bytes | onnx.ModelProto",
 ) -> tuple[bytes, "onnx.ModelProto | None"]:
     """The model's serialised bytes, and the model if it came parsed."""
-    if isinstance(model, onnx.ModelProto):
+    if hasattr(model, "SerializeToString"):  # an onnx.ModelProto
         return model.SerializeToString(), model
     if isinstance(model, bytes):
         return model, None
@@ -63,16 +66,18 @@ def _read_bytes(
         raise InputError(f"ONNX model {model!r} does not exist") from err
 
 
-def _parse(blob: bytes, name) -> onnx.ModelProto:
+def _parse(blob: bytes, name) -> "onnx.ModelProto":
+    import onnx
+
     try:
         return onnx.load_from_string(blob)
     except Exception as err:  # onnx raises DecodeError and friends
         raise InputError(f"{name!r} is not a readable ONNX model: {err}") from err
 
 
-def dynamic_batch(model: onnx.ModelProto) -> onnx.ModelProto:
+def dynamic_batch(model: "onnx.ModelProto") -> "onnx.ModelProto":
     """A copy whose inputs and outputs have a free first (batch) dimension."""
-    model = onnx.ModelProto.FromString(model.SerializeToString())
+    model = type(model).FromString(model.SerializeToString())
     for value in [*model.graph.input, *model.graph.output]:
         shape = value.type.tensor_type.shape
         if value.type.HasField("tensor_type") and len(shape.dim):
@@ -81,7 +86,7 @@ def dynamic_batch(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def check_model(model: onnx.ModelProto, n_features: int, name: str) -> None:
+def check_model(model: "onnx.ModelProto", n_features: int, name: str) -> None:
     """Plain tensor outputs and an input as wide as the feature list."""
     for output in model.graph.output:
         if not output.type.HasField("tensor_type"):
@@ -201,13 +206,14 @@ def cache_directory() -> Path | None:
 
 def _cache_key(blob: bytes, n_features: int) -> str:
     """The model's bytes and everything that decides how it is evaluated."""
-    import onnxruntime
+    from importlib.metadata import version
 
     from hfml import __version__, treeensemble
 
     digest = hashlib.sha256(blob)
     digest.update(Path(treeensemble.__file__).read_bytes())
-    digest.update(f"{__version__} {onnxruntime.__version__} {n_features}".encode())
+    runtime = version("onnxruntime")
+    digest.update(f"{__version__} {runtime} {n_features}".encode())
     return digest.hexdigest()
 
 

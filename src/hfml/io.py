@@ -194,6 +194,26 @@ def iterate(
         yield _concat(pending)
 
 
+_END = object()
+
+
+def read_ahead(items: Iterable):
+    """Yield ``items`` while the next one is produced in a background thread.
+
+    For chunk readers: reading (decompression, much of it outside the GIL)
+    overlaps with the caller's work on the current chunk, and at most one
+    chunk waits in memory.  An exception of the reader is raised here.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    source = iter(items)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfml-read") as pool:
+        pending = pool.submit(next, source, _END)
+        while (item := pending.result()) is not _END:
+            pending = pool.submit(next, source, _END)
+            yield item
+
+
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 

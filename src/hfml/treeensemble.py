@@ -30,11 +30,13 @@ ONNX Runtime.
 import json
 import math
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
-import onnx
-from onnx import numpy_helper
+
+if TYPE_CHECKING:  # parsing is needed only when a model is first compiled
+    import onnx
 
 BLOCK = 256
 
@@ -140,11 +142,16 @@ class Ensemble:
 
 
 def _attributes(node) -> dict:
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    from onnx.helper import get_attribute_value
+
+    return {a.name: get_attribute_value(a) for a in node.attribute}
 
 
-def _exact_no_ops(model: onnx.ModelProto, start: str) -> bool:
+def _exact_no_ops(model: "onnx.ModelProto", start: str) -> bool:
     """Whether the last graph output is ``start`` after exact no-ops only."""
+    import onnx
+    from onnx import numpy_helper
+
     initializers = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     consumers = {name: n for n in model.graph.node for name in n.input}
     current, target = start, model.graph.output[-1].name
@@ -171,7 +178,7 @@ def _exact_no_ops(model: onnx.ModelProto, start: str) -> bool:
     return True
 
 
-def compile_ensemble(model: onnx.ModelProto) -> Ensemble | None:
+def compile_ensemble(model: "onnx.ModelProto") -> Ensemble | None:
     """The padded ensemble of a supported graph, or None."""
     nodes = [n for n in model.graph.node if n.op_type == "TreeEnsembleClassifier"]
     inputs = [i.name for i in model.graph.input]
