@@ -99,7 +99,7 @@ def test_feature_must_be_a_branch(raw_config, schema):
 def test_real_inputs_must_match_files(raw_config, schema, tmp_path):
     raw_config["inputs"]["toy"]["enabled"] = False
     raw_config["inputs"]["data"] = [str(tmp_path / "missing" / "*.root")]
-    with pytest.raises(ConfigError, match=r"'inputs.data': no file matches"):
+    with pytest.raises(ConfigError, match=r"'inputs.data\[0\]': no file matches"):
         check(raw_config, schema)
 
 
@@ -128,3 +128,28 @@ def test_query_columns_only_names_known_columns():
     columns = ["fM", "fPt", "fFlagMcMatchRec"]
     query = "abs(fFlagMcMatchRec) == 5 and fM < 2 or fM > 2.1"
     assert hfml_config.query_columns(query, columns) == ["fFlagMcMatchRec", "fM"]
+
+
+def test_inputs_from_file_lists_as_grid_catalogues_give_them(tmp_path):
+    from hfml.io import resolve_inputs
+
+    for name in ("a/001/AO2D.root", "a/002/AO2D.root", "b/AO2D.root"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    listing = tmp_path / "files.txt"
+    listing.write_text(
+        "# run 544123\n\na/001/AO2D.root\n"
+        f"  {tmp_path / 'b' / 'AO2D.root'}  \na/*/AO2D.root\n"
+    )
+    files = resolve_inputs([str(listing)], "inputs.data")
+    assert files == sorted(
+        str(tmp_path / n) for n in ("a/001/AO2D.root", "a/002/AO2D.root", "b/AO2D.root")
+    )
+
+    listing.write_text("a/001/AO2D.root\na/003/AO2D.root\n")
+    with pytest.raises(
+        ConfigError, match=r"'inputs.data\[0\]': '.*files.txt' line 2: no file matches"
+    ):
+        resolve_inputs([str(listing)], "inputs.data")
+    with pytest.raises(ConfigError, match="cannot read the file list"):
+        resolve_inputs([str(tmp_path / "missing.txt")], "inputs.data")

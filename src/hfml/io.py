@@ -28,18 +28,57 @@ def is_parquet(path: str | os.PathLike) -> bool:
     return str(path).endswith(PARQUET_SUFFIXES)
 
 
-def resolve_inputs(patterns: Sequence[str], key: str) -> list[str]:
-    """Expand paths and glob patterns into a sorted list of unique files.
+LIST_SUFFIX = ".txt"
+"""Inputs ending in this suffix are lists of files, one path per line."""
 
-    ``key`` names the configuration key the patterns come from, for errors.
+
+def resolve_inputs(patterns: Sequence[str], key: str) -> list[str]:
+    """Expand paths, glob patterns and file lists into a sorted list of
+    unique files.
+
+    An entry ending in ``.txt`` is a list of files as Grid catalogues give
+    them: one path or glob pattern per line, relative ones from the list's
+    folder; blank lines and lines starting with ``#`` are skipped.  ``key``
+    names the configuration key the entries come from, for errors.
     """
     files: set[str] = set()
-    for pattern in patterns:
-        matched = glob.glob(os.path.expanduser(pattern), recursive=True)
-        if not matched:
-            raise ConfigError(f"config key {key!r}: no file matches {pattern!r}")
-        files.update(m for m in matched if Path(m).is_file())
+    for i, pattern in enumerate(patterns):
+        where = f"config key '{key}[{i}]'"
+        if pattern.endswith(LIST_SUFFIX):
+            files.update(_listed(Path(os.path.expanduser(pattern)), where))
+        else:
+            files.update(_matched(os.path.expanduser(pattern), where))
     return sorted(files)
+
+
+def _matched(pattern: str, where: str) -> list[str]:
+    if glob.has_magic(pattern):
+        matched = [m for m in glob.glob(pattern, recursive=True) if Path(m).is_file()]
+    else:
+        # A plain path needs no directory scan (lists hold thousands of them).
+        matched = [pattern] if os.path.isfile(pattern) else []
+    if not matched:
+        raise ConfigError(f"{where}: no file matches {pattern!r}")
+    return matched
+
+
+def _listed(listing: Path, where: str) -> list[str]:
+    try:
+        lines = listing.read_text().splitlines()
+    except OSError as err:
+        raise ConfigError(
+            f"{where}: cannot read the file list {str(listing)!r}: {err}"
+        ) from err
+    files = []
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        path = os.path.join(listing.parent, os.path.expanduser(line))
+        files += _matched(path, f"{where}: {str(listing)!r} line {number}")
+    if not files:
+        raise ConfigError(f"{where}: the file list {str(listing)!r} names no file")
+    return files
 
 
 def _check_file(path: str) -> None:

@@ -21,6 +21,13 @@ EVALUATION_PLOTS = (
 """PNG files (without suffix) the evaluation of a pT bin writes."""
 
 
+FILE_ID = r"[A-Za-z0-9_]*-[0-9a-f]+"
+"""Pattern of :func:`file_id`, for wildcard constraints: a pattern, not the
+list of ids, so that matching stays fast with thousands of input files."""
+GROUP_ID = r"group[0-9]+"
+"""Pattern of the names of :func:`apply_groups`."""
+
+
 def file_id(path: str) -> str:
     """Short, stable name of an input file for output paths.
 

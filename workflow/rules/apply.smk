@@ -61,7 +61,7 @@ rule apply:
     log:
         "logs/apply/{group}.log",
     wildcard_constraints:
-        group=alternatives(APPLY_GROUPS),
+        group=GROUP_ID,
     conda:
         "../../envs/hfml.yaml"
     resources:

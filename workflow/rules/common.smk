@@ -6,6 +6,8 @@ from hfml.config import SOURCES, class_names, pt_bin_labels
 from hfml.models import MODEL_FILE
 from hfml.workflow import (
     EVALUATION_PLOTS,
+    FILE_ID,
+    GROUP_ID,
     alternatives,
     apply_groups,
     input_table,

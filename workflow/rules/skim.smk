@@ -11,7 +11,7 @@ for _source in SOURCES:
         log:
             f"logs/skim/{_source}/{{file}}.log",
         wildcard_constraints:
-            file=alternatives(INPUTS[_source]),
+            file=FILE_ID,
         conda:
             "../../envs/hfml.yaml"
         resources:
