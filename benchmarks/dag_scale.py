@@ -5,7 +5,7 @@ from a Grid catalogue: the first file of each source is a small toy file
 (the configuration check reads its branches), the others are empty
 placeholders, which a dry run never opens.  Then times ``snakemake -n`` (DAG
 building and job planning) on them with the default configuration and
-``apply.files_per_job`` from the command line.
+``skim.files_per_job`` and ``apply.files_per_job`` from the command line.
 
     python benchmarks/dag_scale.py [--files 10000] [--files-per-job 10]
 """
@@ -63,6 +63,7 @@ def main() -> None:
         override = folder / "inputs.yaml"
         override.write_text(
             f"inputs:\n  toy: {{enabled: false}}\n  data: [{data}]\n  mc: [{mc}]\n"
+            f"skim: {{files_per_job: {args.files_per_job}}}\n"
             f"apply: {{files_per_job: {args.files_per_job}}}\n"
         )
         command = [
@@ -90,7 +91,7 @@ def main() -> None:
         print(result.stdout.strip()[-2000:])
         print(
             f"snakemake -n on {args.files} data files "
-            f"({args.files_per_job} per apply job): {seconds:.1f} s"
+            f"({args.files_per_job} per skim and per apply job): {seconds:.1f} s"
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)

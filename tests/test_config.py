@@ -23,7 +23,7 @@ def test_defaults_fill_omitted_sections(raw_config, schema):
     del raw_config["skim"]
     del raw_config["inputs"]["toy"]["mc"]
     config = check(raw_config, schema)
-    assert config["skim"] == {"chunk_size": 500000, "columns": []}
+    assert config["skim"] == {"files_per_job": 1, "chunk_size": 500000, "columns": []}
     assert config["inputs"]["toy"]["mc"]["files"] == 2
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from hfml.errors import ConfigError, InputError
 from hfml.o2 import LITE_BRANCHES, bin_index
-from hfml.skim import merge, skim_file
+from hfml.skim import merge, skim_files
 from hfml.toy import write_toy_file
 from hfml.workflow import skim_keys
 from tests.conftest import write_tree_file
@@ -35,7 +35,7 @@ def outputs_for(tmp_path, config, source):
 def run_skim(tmp_path, path, source, config):
     outputs = outputs_for(tmp_path, config, source)
     counts = tmp_path / "out" / "counts.json"
-    skim_file(str(path), source, config, outputs, str(counts))
+    skim_files([str(path)], source, config, outputs, str(counts))
     return outputs, json.loads(counts.read_text())
 
 
@@ -306,3 +306,28 @@ def test_read_ahead_reads_the_next_chunk_while_the_current_one_is_used():
                 assert second_read.wait(timeout=10)
             received.append(chunk)
     assert received == ["first", "second"]
+
+
+def test_a_group_of_files_skims_as_the_files_one_by_one(tmp_path, skim_config):
+    paths = []
+    for index in range(2):
+        path = tmp_path / f"mc{index}.root"
+        sidecars = tmp_path / f"sidecars{index}"
+        toy = skim_config["inputs"]["toy"]
+        write_toy_file("mc", index, toy, path, sidecars / "t.pq", sidecars / "g.pq")
+        paths.append(str(path))
+    singles = [
+        run_skim(tmp_path / f"single{i}", p, "mc", skim_config)
+        for i, p in enumerate(paths)
+    ]
+    outputs = outputs_for(tmp_path / "group", skim_config, "mc")
+    counts_path = tmp_path / "group" / "counts.json"
+    skim_files(paths, "mc", skim_config, outputs, str(counts_path))
+    counts = json.loads(counts_path.read_text())
+    assert counts["files"] == paths
+    assert counts["candidates_read"] == sum(c["candidates_read"] for _, c in singles)
+    for key, path in outputs.items():
+        expected = pd.concat(
+            [pd.read_parquet(single[key]) for single, _ in singles], ignore_index=True
+        )
+        pd.testing.assert_frame_equal(pd.read_parquet(path), expected)

@@ -294,3 +294,19 @@ def test_report_renders_the_summary_table_in_chromium(tiny_run, tmp_path):
     for row in summary["bins"].values():
         low, high = row["pt_range"]
         assert f"<th>{low:g}–{high:g}</th>" in drawn
+
+
+@pytest.mark.workflow
+def test_skim_and_apply_group_files_per_job(tmp_path):
+    override = tmp_path / "grouped.yaml"
+    override.write_text("skim: {files_per_job: 2}\napply: {files_per_job: 2}\n")
+    result = snakemake(
+        tmp_path, "-n", "--quiet", "rules", configs=[*CONFIGS, str(override)]
+    )
+    jobs = dict(
+        line.split()[:2] for line in result.stdout.splitlines() if line.count(" ") > 1
+    )
+    # The tiny run has two data files and one MC file.
+    assert jobs["skim_data"] == "1"
+    assert jobs["skim_mc"] == "1"
+    assert jobs["apply"] == "1"

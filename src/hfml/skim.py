@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from hfml.config import class_names, pt_bin_labels, skim_columns, undefined_name
 from hfml.errors import ConfigError, InputError, nearest
 from hfml.files import atomic_outputs, json_text
-from hfml.io import iterate
+from hfml.io import iterate, read_ahead
 from hfml.o2 import bin_index
 
 log = logging.getLogger(__name__)
@@ -82,14 +82,14 @@ def query_mask(frame: pd.DataFrame, query: str, key: str) -> np.ndarray:
         ) from err
 
 
-def skim_file(
-    path: str,
+def skim_files(
+    paths: Sequence[str],
     source: str,
     config: Mapping,
     outputs: Mapping[tuple[str, str], str],
     counts_path: str,
 ) -> SkimCounts:
-    """Skim one input file of ``source`` into ``outputs[(class, ptbin)]``.
+    """Skim input files of ``source`` into ``outputs[(class, ptbin)]``.
 
     Every candidate passing the preselection goes to the first class (in
     config order) whose query it satisfies; candidates matching several
@@ -116,7 +116,12 @@ def skim_file(
     with atomic_outputs(*outputs.values(), counts_path) as temporaries:
         writers: dict[tuple[str, str], pq.ParquetWriter] = {}
         try:
-            for chunk in iterate(path, tree, read, chunk_size, positions=True):
+            chunks = (
+                chunk
+                for path in paths
+                for chunk in iterate(path, tree, read, chunk_size, positions=True)
+            )
+            for chunk in read_ahead(chunks):
                 if not writers:
                     schema = pa.Schema.from_pandas(chunk[written], preserve_index=False)
                     for key, temporary in zip(keys, temporaries, strict=False):
@@ -125,13 +130,13 @@ def skim_file(
         finally:
             for writer in writers.values():
                 writer.close()
-        payload = {"file": path, "source": source, **counts.as_dict()}
+        payload = {"files": list(paths), "source": source, **counts.as_dict()}
         temporaries[-1].write_text(json_text(payload))
 
     log.info(
         "%s: read %d candidates, %d pass the preselection, %d outside the pT bins "
         "(%.1f s)",
-        path,
+        ", ".join(paths),
         counts.read,
         counts.preselected,
         counts.outside_pt_bins,

@@ -86,6 +86,14 @@ def apply_groups(files: Mapping[str, str], per_job: int) -> dict[str, list[str]]
     }
 
 
+def skim_groups(files: Mapping[str, str], per_job: int) -> dict[str, list[str]]:
+    """Input files of a source in groups of ``per_job``, one skim job each;
+    a job of one file is named by the file's id."""
+    if per_job == 1:
+        return {key: [path] for key, path in files.items()}
+    return apply_groups(files, per_job)
+
+
 def with_threads(config: Mapping, threads: int) -> dict:
     """The configuration with ``training.threads`` set to the threads Snakemake
     gave the job (fewer than configured when ``--cores`` is smaller)."""

@@ -12,6 +12,7 @@ from hfml.workflow import (
     apply_groups,
     input_table,
     sections,
+    skim_groups,
     skim_keys,
 )
 
@@ -32,6 +33,10 @@ envvars:
 
 INPUTS = input_table(config)
 APPLY_GROUPS = apply_groups(INPUTS["data"], config["apply"]["files_per_job"])
+SKIM_GROUPS = {
+    source: skim_groups(INPUTS[source], config["skim"]["files_per_job"])
+    for source in SOURCES
+}
 PT_BINS = pt_bin_labels(config["pt_bins"])
 CLASSES = class_names(config)
 SOURCE_OF = {c["name"]: c["source"] for c in config["classes"]}

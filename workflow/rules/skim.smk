@@ -4,14 +4,14 @@ for _source in SOURCES:
         name:
             f"skim_{_source}"
         input:
-            lambda wildcards, source=_source: INPUTS[source][wildcards.file],
+            lambda wildcards, source=_source: SKIM_GROUPS[source][wildcards.file],
         output:
             samples=skim_outputs(_source),
             counts=f"results/skim/files/{_source}/{{file}}/counts.json",
         log:
             f"logs/skim/{_source}/{{file}}.log",
         wildcard_constraints:
-            file=FILE_ID,
+            file=f"{FILE_ID}|{GROUP_ID}",
         conda:
             "../../envs/hfml.yaml"
         resources:
@@ -38,7 +38,7 @@ rule merge_skim:
         lambda wildcards: expand(
             "results/skim/files/{source}/{file}/{cls}/{ptbin}.parquet",
             source=SOURCE_OF[wildcards.cls],
-            file=INPUTS[SOURCE_OF[wildcards.cls]],
+            file=SKIM_GROUPS[SOURCE_OF[wildcards.cls]],
             allow_missing=True,
         ),
     output:
@@ -59,7 +59,7 @@ rule skim_counts:
         [
             f"results/skim/files/{source}/{file}/counts.json"
             for source in SOURCES
-            for file in INPUTS[source]
+            for file in SKIM_GROUPS[source]
         ],
     output:
         "results/skim/counts.json",
