@@ -153,3 +153,9 @@ def test_inputs_from_file_lists_as_grid_catalogues_give_them(tmp_path):
         resolve_inputs([str(listing)], "inputs.data")
     with pytest.raises(ConfigError, match="cannot read the file list"):
         resolve_inputs([str(tmp_path / "missing.txt")], "inputs.data")
+
+
+def test_resources_of_an_unknown_job_name_the_nearest(raw_config, schema):
+    raw_config["resources"]["aply"] = {"mem_mb": 1000, "runtime": 5}
+    with pytest.raises(ConfigError, match=r"resources.aply.*did you mean 'apply'"):
+        check(raw_config, schema)

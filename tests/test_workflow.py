@@ -310,3 +310,17 @@ def test_skim_and_apply_group_files_per_job(tmp_path):
     assert jobs["skim_data"] == "1"
     assert jobs["skim_mc"] == "1"
     assert jobs["apply"] == "1"
+
+
+@pytest.mark.workflow
+def test_jobs_declare_the_configured_resources(tmp_path):
+    override = tmp_path / "resources.yaml"
+    override.write_text("resources: {apply: {mem_mb: 3000, runtime: 90}}\n")
+    result = snakemake(tmp_path, "-n", configs=[*CONFIGS, str(override)])
+    jobs = result.stdout.split("\n\n")
+    apply = [job for job in jobs if "rule apply:" in job]
+    assert apply and all("runtime=90, mem_mb=3000" in job for job in apply)
+    # Every job but the target asks for memory and time.
+    for job in jobs:
+        if "rule " in job and "localrule all" not in job:
+            assert "mem_mb=" in job and "runtime=" in job, job

@@ -292,8 +292,7 @@ def collect_bin(
 
     low, high = bin_edges(config, ptbin)
     filters = [("fPt", ">=", low), ("fPt", "<", high)]
-    tables = [pq.read_table(p, filters=filters) for p in apply_paths]
-    table = pa.concat_tables(tables) if tables else None
+    table = pa.concat_tables(pq.read_table(p, filters=filters) for p in apply_paths)
     with atomic_outputs(output) as (temporary,):
         pq.write_table(table, temporary)
     log.info("%s: %d candidates after the loose cuts", ptbin, table.num_rows)

@@ -7,6 +7,8 @@ rule collect_bin:
         "logs/candidates/{ptbin}.log",
     conda:
         "../../envs/hfml.yaml"
+    resources:
+        **rule_resources("collect_bin"),
     params:
         config=sections(config, "pt_bins"),
     script:
@@ -37,6 +39,8 @@ rule working_point:
         "logs/working_point/{ptbin}.log",
     conda:
         "../../envs/hfml.yaml"
+    resources:
+        **rule_resources("working_point"),
     params:
         config=sections(config, *TRAINING_CONFIG, "selection", "apply", "fit", "export"),
     script:
@@ -52,6 +56,9 @@ rule cuts:
         "logs/working_point/cuts.log",
     conda:
         "../../envs/hfml.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
     params:
         config=sections(config, "pt_bins", "classes", "selection"),
     script:
@@ -70,6 +77,9 @@ rule efficiency:
         "logs/efficiency/{ptbin}.log",
     conda:
         "../../envs/hfml.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         config=sections(config, *TRAINING_CONFIG, "selection", "efficiency"),
     script:
@@ -89,6 +99,9 @@ rule efficiency_plot:
         "logs/efficiency/plot.log",
     conda:
         "../../envs/hfml.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
     params:
         config=sections(config, "pt_bins", "classes"),
     script:
@@ -113,6 +126,9 @@ rule mass_fit:
         "logs/fits/{ptbin}.log",
     conda:
         "../../envs/hfml.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         config=sections(config, "pt_bins", "classes", "selection", "fit"),
     script:
@@ -137,6 +153,9 @@ rule closure:
         "logs/closure.log",
     conda:
         "../../envs/hfml.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         config=sections(
             config, "inputs", "pt_bins", "classes", "selection", "efficiency", "fit"
@@ -164,6 +183,9 @@ rule summary:
         "logs/summary.log",
     conda:
         "../../envs/hfml.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
     params:
         config=sections(config, "pt_bins", "classes"),
     script:

@@ -8,6 +8,9 @@ rule export_onnx:
         "logs/export/{ptbin}.log",
     conda:
         "../../envs/hfml.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         config=sections(config, *TRAINING_CONFIG),
     script:
@@ -26,6 +29,9 @@ rule validate_onnx:
         "logs/export/{ptbin}_validation.log",
     conda:
         "../../envs/hfml.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=20,
     params:
         config=sections(config, *TRAINING_CONFIG, "selection", "apply", "export"),
     script:
@@ -44,6 +50,9 @@ rule o2physics_config:
         "logs/export/o2physics.log",
     conda:
         "../../envs/hfml.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
     params:
         config=sections(config, *TRAINING_CONFIG, "selection"),
     script:
@@ -65,8 +74,7 @@ rule apply:
     conda:
         "../../envs/hfml.yaml"
     resources:
-        mem_mb=2000,
-        runtime=60,
+        **rule_resources("apply"),
     params:
         config=sections(
             config,
@@ -89,5 +97,8 @@ rule apply_counts:
         "logs/apply/counts.log",
     conda:
         "../../envs/hfml.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
     script:
         "../scripts/apply_counts.py"

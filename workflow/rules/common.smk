@@ -89,6 +89,11 @@ def optimised_scans(wildcards):
     return []
 
 
+def rule_resources(name):
+    """mem_mb and runtime (minutes) of a rule from config key resources."""
+    return dict(config["resources"][name])
+
+
 def tuned_parameters(wildcards):
     if config["optuna"]["enabled"]:
         return {"best": f"results/models/{wildcards.ptbin}/best_params.json"}

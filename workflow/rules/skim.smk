@@ -15,8 +15,7 @@ for _source in SOURCES:
         conda:
             "../../envs/hfml.yaml"
         resources:
-            mem_mb=2000,
-            runtime=30,
+            **rule_resources("skim"),
         params:
             source=_source,
             outputs=skim_keys(config, _source),
@@ -48,8 +47,7 @@ rule merge_skim:
     conda:
         "../../envs/hfml.yaml"
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **rule_resources("merge_skim"),
     script:
         "../scripts/merge_skim.py"
 
@@ -67,6 +65,9 @@ rule skim_counts:
         "logs/skim/counts.log",
     conda:
         "../../envs/hfml.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
     params:
         config=sections(config, "pt_bins", "classes"),
     script:

@@ -10,8 +10,7 @@ rule toy:
     conda:
         "../../envs/hfml.yaml"
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **rule_resources("toy"),
     params:
         toy=config["inputs"]["toy"],
     script:
@@ -34,6 +33,9 @@ rule toy_truth_summary:
         "logs/toy/truth_summary.log",
     conda:
         "../../envs/hfml.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=5,
     params:
         pt_bins=config["pt_bins"],
     script:

@@ -10,8 +10,7 @@ rule samples:
     conda:
         "../../envs/hfml.yaml"
     resources:
-        mem_mb=4000,
-        runtime=10,
+        **rule_resources("samples"),
     params:
         config=sections(config, *TRAINING_CONFIG),
     script:
@@ -29,8 +28,7 @@ rule tune_worker:
         "../../envs/hfml.yaml"
     threads: config["training"]["threads"]
     resources:
-        mem_mb=4000,
-        runtime=240,
+        **rule_resources("tune"),
     params:
         journal="results/optuna/{ptbin}/study.journal",
         config=sections(config, *TRAINING_CONFIG, "optuna"),
@@ -65,6 +63,9 @@ rule tune:
         "logs/optuna/{ptbin}/best.log",
     conda:
         "../../envs/hfml.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
     params:
         journal="results/optuna/{ptbin}/study.journal",
         config=sections(config, *TRAINING_CONFIG, "optuna"),
@@ -85,8 +86,7 @@ rule train:
         "../../envs/hfml.yaml"
     threads: config["training"]["threads"]
     resources:
-        mem_mb=4000,
-        runtime=120,
+        **rule_resources("train"),
     params:
         config=sections(config, *TRAINING_CONFIG),
     script:
@@ -118,8 +118,7 @@ rule evaluate:
         "../../envs/hfml.yaml"
     threads: config["training"]["threads"]
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **rule_resources("evaluate"),
     params:
         config=sections(config, *TRAINING_CONFIG, "evaluation"),
     script:
