@@ -319,7 +319,12 @@ def test_jobs_declare_the_configured_resources(tmp_path):
     result = snakemake(tmp_path, "-n", configs=[*CONFIGS, str(override)])
     jobs = result.stdout.split("\n\n")
     apply = [job for job in jobs if "rule apply:" in job]
-    assert apply and all("runtime=90, mem_mb=3000" in job for job in apply)
+    assert apply
+    for job in apply:
+        assert "runtime=90," in job and "mem_mb=3000," in job
+        # The same needs under the names of HTCondor's executor.
+        assert "htcondor_request_mem_mb=3000," in job
+        assert "allowed_execute_duration=5400," in job
     # Every job but the target asks for memory and time.
     for job in jobs:
         if "rule " in job and "localrule all" not in job:

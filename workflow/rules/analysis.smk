@@ -57,8 +57,7 @@ rule cuts:
     conda:
         "../../envs/hfml.yaml"
     resources:
-        mem_mb=500,
-        runtime=5,
+        **job_resources(mem_mb=500, runtime=5),
     params:
         config=sections(config, "pt_bins", "classes", "selection"),
     script:
@@ -78,8 +77,7 @@ rule efficiency:
     conda:
         "../../envs/hfml.yaml"
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **job_resources(mem_mb=2000, runtime=10),
     params:
         config=sections(config, *TRAINING_CONFIG, "selection", "efficiency"),
     script:
@@ -100,8 +98,7 @@ rule efficiency_plot:
     conda:
         "../../envs/hfml.yaml"
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **job_resources(mem_mb=1000, runtime=5),
     params:
         config=sections(config, "pt_bins", "classes"),
     script:
@@ -127,8 +124,7 @@ rule mass_fit:
     conda:
         "../../envs/hfml.yaml"
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **job_resources(mem_mb=2000, runtime=10),
     params:
         config=sections(config, "pt_bins", "classes", "selection", "fit"),
     script:
@@ -154,8 +150,7 @@ rule closure:
     conda:
         "../../envs/hfml.yaml"
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **job_resources(mem_mb=4000, runtime=30),
     params:
         config=sections(
             config, "inputs", "pt_bins", "classes", "selection", "efficiency", "fit"
@@ -184,8 +179,7 @@ rule summary:
     conda:
         "../../envs/hfml.yaml"
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **job_resources(mem_mb=1000, runtime=5),
     params:
         config=sections(config, "pt_bins", "classes"),
     script:

@@ -9,8 +9,7 @@ rule export_onnx:
     conda:
         "../../envs/hfml.yaml"
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **job_resources(mem_mb=2000, runtime=10),
     params:
         config=sections(config, *TRAINING_CONFIG),
     script:
@@ -30,8 +29,7 @@ rule validate_onnx:
     conda:
         "../../envs/hfml.yaml"
     resources:
-        mem_mb=4000,
-        runtime=20,
+        **job_resources(mem_mb=4000, runtime=20),
     params:
         config=sections(config, *TRAINING_CONFIG, "selection", "apply", "export"),
     script:
@@ -51,8 +49,7 @@ rule o2physics_config:
     conda:
         "../../envs/hfml.yaml"
     resources:
-        mem_mb=500,
-        runtime=5,
+        **job_resources(mem_mb=500, runtime=5),
     params:
         config=sections(config, *TRAINING_CONFIG, "selection"),
     script:
@@ -98,7 +95,6 @@ rule apply_counts:
     conda:
         "../../envs/hfml.yaml"
     resources:
-        mem_mb=500,
-        runtime=5,
+        **job_resources(mem_mb=500, runtime=5),
     script:
         "../scripts/apply_counts.py"

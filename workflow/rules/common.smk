@@ -89,9 +89,20 @@ def optimised_scans(wildcards):
     return []
 
 
+def job_resources(mem_mb, runtime):
+    """Memory (MB) and run time (minutes) of a job, also under the names
+    HTCondor's executor reads (it ignores mem_mb and runtime)."""
+    return {
+        "mem_mb": mem_mb,
+        "runtime": runtime,
+        "htcondor_request_mem_mb": mem_mb,
+        "allowed_execute_duration": runtime * 60,
+    }
+
+
 def rule_resources(name):
-    """mem_mb and runtime (minutes) of a rule from config key resources."""
-    return dict(config["resources"][name])
+    """The resources of a job whose needs grow with the data, from config."""
+    return job_resources(**config["resources"][name])
 
 
 def tuned_parameters(wildcards):

@@ -66,8 +66,7 @@ rule skim_counts:
     conda:
         "../../envs/hfml.yaml"
     resources:
-        mem_mb=500,
-        runtime=5,
+        **job_resources(mem_mb=500, runtime=5),
     params:
         config=sections(config, "pt_bins", "classes"),
     script:

@@ -34,8 +34,7 @@ rule toy_truth_summary:
     conda:
         "../../envs/hfml.yaml"
     resources:
-        mem_mb=2000,
-        runtime=5,
+        **job_resources(mem_mb=2000, runtime=5),
     params:
         pt_bins=config["pt_bins"],
     script:

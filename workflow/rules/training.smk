@@ -64,8 +64,7 @@ rule tune:
     conda:
         "../../envs/hfml.yaml"
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **job_resources(mem_mb=1000, runtime=5),
     params:
         journal="results/optuna/{ptbin}/study.journal",
         config=sections(config, *TRAINING_CONFIG, "optuna"),
