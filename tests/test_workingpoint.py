@@ -165,3 +165,11 @@ def test_one_dimensional_scan_and_its_figures(optimise_config, tmp_path):
     plot_curve(grid, chosen, point, tmp_path / "curve.png", "pt2_4", config)
     assert (tmp_path / "map.png").stat().st_size > 10_000
     assert (tmp_path / "curve.png").stat().st_size > 10_000
+
+
+def test_scan_is_checked_with_a_cuts_table_too(raw_config, schema):
+    # The scan also runs with given cuts, to show where they lie.
+    raw_config["selection"]["cuts"] = [[0.05, 0.0, 0.0]] * 4
+    raw_config["selection"]["optimise"]["signal_class"] = "bkg"
+    with pytest.raises(ConfigError, match=r"signal_class': 'bkg' is not an MC class"):
+        check(raw_config, schema)

@@ -95,7 +95,7 @@ def count_truth(
     low, high = config["fit"]["range"]
     for label, path, row in zip(labels, candidate_paths, cuts, strict=True):
         frame = pd.read_parquet(path)
-        masses = frame["fM"].to_numpy()
+        masses = frame["fM"].to_numpy(np.float64)  # compared as in the fit
         chosen = frame[passing(config, frame, row) & (masses >= low) & (masses < high)]
         for file, rows in chosen.groupby("file"):
             if file not in truths:

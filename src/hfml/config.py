@@ -291,9 +291,10 @@ def check_selection(config: Mapping) -> None:
         raise ConfigError(
             f"config key 'apply.loose_cuts': expected {n_classes} values, one per class"
         )
+    # The scan runs with a cuts table too, to show where the cuts lie.
+    check_optimise(config)
     cuts = selection["cuts"]
     if cuts == "optimise":
-        check_optimise(config)
         return
     if len(cuts) != n_bins or any(len(row) != n_classes for row in cuts):
         shape = f"{len(cuts)} rows of {sorted({len(r) for r in cuts})} values"

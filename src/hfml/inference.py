@@ -212,6 +212,7 @@ def _cache_key(blob: bytes, n_features: int) -> str:
 
     digest = hashlib.sha256(blob)
     digest.update(Path(treeensemble.__file__).read_bytes())
+    digest.update(Path(__file__).read_bytes())  # the checks a cached entry passed
     runtime = version("onnxruntime")
     digest.update(f"{__version__} {runtime} {n_features}".encode())
     return digest.hexdigest()

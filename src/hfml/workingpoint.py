@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import erf
+from scipy.special import ndtr
 
 from hfml.config import class_names, pt_bin_labels
 from hfml.errors import HfmlError
@@ -220,8 +220,10 @@ def mass_histogram(masses: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def signal_window(config: Mapping, mean: float, sigma: float) -> tuple[float, float]:
+    """mean ± window σ, inside the fitted mass range."""
     half = config["selection"]["optimise"]["window"] * sigma
-    return mean - half, mean + half
+    low, high = config["fit"]["range"]
+    return max(mean - half, low), min(mean + half, high)
 
 
 def peak_ranges(
@@ -339,7 +341,9 @@ def load_inputs(
         )
     mean, sigma = mc_peak(test_path, config)
     reference: dict = {"source": "fit" if optimise["signal"] == "fit" else "config"}
-    fraction = float(erf(optimise["window"] / math.sqrt(2)))
+    # The share of the Gaussian peak inside the (clipped) window.
+    ends = np.subtract(signal_window(config, mean, sigma), mean) / sigma
+    fraction = float(np.diff(ndtr(ends))[0])
     if optimise["signal"] == "fit":
         edges = mass_edges(config)
         counts = mass_histogram(masses, edges)
