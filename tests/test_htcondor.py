@@ -13,11 +13,10 @@ import os
 import subprocess
 import sys
 
-import pandas as pd
 import pytest
 
 from tests.conftest import REPO
-from tests.test_slurm import TARGETS
+from tests.test_slurm import TARGETS, assert_same_results
 from tests.test_workflow import CONFIGS, snakemake
 
 if importlib.util.find_spec("snakemake_executor_plugin_htcondor") is None:
@@ -68,11 +67,4 @@ def test_jobs_run_through_the_htcondor_plugin_with_their_resources(tmp_path):
     events = (remote / ".snakemake/htcondor/snakemake-rules.log").read_text()
     assert events.count("Normal termination (return value 0)") == 8
 
-    counts = "results/skim/counts.json"
-    assert json.loads((remote / counts).read_text()) == json.loads(
-        (local / counts).read_text()
-    )
-    merged = "results/skim/prompt/pt2_4.parquet"
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(remote / merged), pd.read_parquet(local / merged)
-    )
+    assert_same_results(local, remote)

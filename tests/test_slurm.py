@@ -51,6 +51,18 @@ def accounting(ids: list[str]) -> list[str]:
     return result.stdout.split()
 
 
+def assert_same_results(local, remote) -> None:
+    """The outputs of TARGETS are the same in two working directories."""
+    counts = "results/skim/counts.json"
+    assert json.loads((remote / counts).read_text()) == json.loads(
+        (local / counts).read_text()
+    )
+    merged = "results/skim/prompt/pt2_4.parquet"
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(remote / merged), pd.read_parquet(local / merged)
+    )
+
+
 @pytest.mark.slurm
 @pytest.mark.workflow
 def test_jobs_run_through_slurm_and_give_the_local_results(cluster, tmp_path):
@@ -61,14 +73,7 @@ def test_jobs_run_through_slurm_and_give_the_local_results(cluster, tmp_path):
     # Three toy files, their three skims, one merge and the counts.
     assert len(ids) == 8
     assert accounting(ids) == ["COMPLETED"] * len(ids)
-    counts = "results/skim/counts.json"
-    assert json.loads((remote / counts).read_text()) == json.loads(
-        (local / counts).read_text()
-    )
-    merged = "results/skim/prompt/pt2_4.parquet"
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(remote / merged), pd.read_parquet(local / merged)
-    )
+    assert_same_results(local, remote)
 
 
 @pytest.mark.slurm

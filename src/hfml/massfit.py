@@ -195,6 +195,14 @@ def fit_mass(
     return result
 
 
+def sideband_bins(edges: np.ndarray, excluded) -> np.ndarray:
+    """Which histogram bins overlap none of the ``excluded`` mass ranges."""
+    side = np.ones(len(edges) - 1, bool)
+    for low, high in excluded:
+        side &= (edges[1:] <= low) | (edges[:-1] >= high)
+    return side
+
+
 def sideband_background(
     counts: np.ndarray,
     edges: np.ndarray,
@@ -213,9 +221,7 @@ def sideband_background(
     edges = np.asarray(edges, float)
     settings = FitSettings(background=background, dplus_peak=False)
     model = MassModel(edges[0], edges[-1], settings, peaks=False)
-    side = np.ones(len(counts), bool)
-    for low, high in excluded:
-        side &= (edges[1:] <= low) | (edges[:-1] >= high)
+    side = sideband_bins(edges, excluded)
     widths = np.diff(edges)
     density = counts[side].sum() / widths[side].sum() if side.any() else 0.0
     if background == "pol2":

@@ -164,15 +164,13 @@ def _expectation(
 ) -> dict[str, np.ndarray]:
     """S, B, significance and the allowed flag from mass histograms [..., bins]
     and held-out signal counts [...]."""
-    from hfml.massfit import sideband_background
+    from hfml.massfit import sideband_background, sideband_bins
 
     optimise = config["selection"]["optimise"]
     edges = mass_edges(config)
     window = signal_window(config, inputs.mean, inputs.sigma)
     excluded = peak_ranges(config, inputs.mean, inputs.sigma)
-    side = np.ones(len(edges) - 1, bool)
-    for low, high in excluded:
-        side &= (edges[1:] <= low) | (edges[:-1] >= high)
+    side = sideband_bins(edges, excluded)
     shape = counts.shape[:-1]
     background = np.full(shape, np.nan)
     sideband = counts[..., side].sum(axis=-1)
@@ -212,9 +210,14 @@ def mass_edges(config: Mapping) -> np.ndarray:
     return np.linspace(first, last, bins + 1)
 
 
+def mass_bins(masses: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The [low, high) bin of each mass; -1 or len(edges) - 1 outside."""
+    return np.searchsorted(edges, masses, side="right") - 1
+
+
 def mass_histogram(masses: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Counts in [low, high) bins; masses outside the edges are not counted."""
-    bins = np.searchsorted(edges, masses, side="right") - 1
+    bins = mass_bins(masses, edges)
     inside = (bins >= 0) & (bins < len(edges) - 1)
     return np.bincount(bins[inside], minlength=len(edges) - 1)
 
@@ -243,7 +246,7 @@ def scan(config: Mapping, inputs: Inputs) -> dict:
     """The expected significance over the whole grid."""
     axes = scan_axes(config)
     edges = mass_edges(config)
-    bins = np.searchsorted(edges, inputs.masses, side="right") - 1
+    bins = mass_bins(inputs.masses, edges)
     counts = grid_counts(axes, inputs.scores, bins, len(edges) - 1)
     ones = np.zeros(len(inputs.signal_scores), np.int64)
     passed = grid_counts(axes, inputs.signal_scores, ones, 1)[..., 0]
