@@ -1,34 +1,35 @@
 """Output files that appear complete or not at all.
 
-Every output is written under a temporary name in its final folder and renamed
-once complete, so that a killed job never leaves a complete-looking file.
+Every output is written under its own name inside a temporary folder next to
+it (``.<name>.<random>.tmp/<name>``) and moved into place once complete, so
+that a killed job never leaves a complete-looking file, and formats that
+record their own file name (ROOT does) record the final one.  Temporary
+folders that a killed job left are removed when the output is next written.
 """
 
 import contextlib
+import glob
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
 
 def _temporary_name(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
-    os.close(handle)
-    os.chmod(name, 0o666 & ~_UMASK)
-    return Path(name)
+    prefix = f".{path.name}."
+    for stale in glob.glob(glob.escape(str(path.parent / prefix)) + "*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    folder = tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=path.parent)
+    return Path(folder) / path.name
 
 
 @contextlib.contextmanager
 def atomic_outputs(*paths: str | os.PathLike) -> Iterator[Sequence[Path]]:
-    """Yield temporary paths for ``paths``; rename them all only on success.
+    """Yield temporary paths for ``paths``; move them all into place on success.
 
     On an exception every temporary file is removed and no output is left.
     """
@@ -39,9 +40,10 @@ def atomic_outputs(*paths: str | os.PathLike) -> Iterator[Sequence[Path]]:
         yield temporaries
         for temporary, final in zip(temporaries, finals, strict=True):
             temporary.replace(final)
+            temporary.parent.rmdir()
     except BaseException:
         for temporary in temporaries:
-            temporary.unlink(missing_ok=True)
+            shutil.rmtree(temporary.parent, ignore_errors=True)
         raise
 
 

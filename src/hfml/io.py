@@ -6,10 +6,15 @@ ROOT files are read the way O2Physics writes them: every key that starts with
 taken.  Reading is chunked, so memory stays bounded whatever the file size.
 """
 
+import contextlib
+import datetime
 import glob
+import itertools
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -323,19 +328,73 @@ def _iterate_parquet(
         yield _positions(frame, -1, 0) if positions else frame
 
 
+WRITE_DATE = datetime.datetime(2025, 1, 1)
+"""Date stamped into files written with an ``identity``."""
+
+_UPROOT_WRITERS = ("_cascade", "_cascadetree", "_cascadentuple", "writable")
+
+
+@contextlib.contextmanager
+def _stamped(identity: str) -> Iterator[Callable[[], uuid.UUID]]:
+    """UUIDs from ``identity`` and :data:`WRITE_DATE` for files uproot writes.
+
+    uproot stamps every key and directory with the time of writing, and the
+    file with a random UUID, so that the same content never gives the same
+    bytes twice.  Within this context its writers see a clock stopped at
+    :data:`WRITE_DATE`; the UUIDs come from the returned function.
+    """
+
+    class _Stopped(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return WRITE_DATE
+
+    clock = SimpleNamespace(**vars(datetime))
+    clock.datetime = _Stopped
+    modules = [getattr(uproot.writing, name, None) for name in _UPROOT_WRITERS]
+    patched = [m for m in modules if getattr(m, "datetime", None) is datetime]
+    counter = itertools.count()
+    namespace = uuid.uuid5(uuid.NAMESPACE_URL, "hfml")
+
+    def uuids() -> uuid.UUID:
+        return uuid.uuid5(namespace, f"{identity}/{next(counter)}")
+
+    for module in patched:
+        module.datetime = clock
+    try:
+        yield uuids
+    finally:
+        for module in patched:
+            module.datetime = datetime
+
+
+@contextlib.contextmanager
+def recreate_root(path: str | os.PathLike, identity: str | None = None):
+    """``uproot.recreate(path)``; with an ``identity``, the file's UUIDs derive
+    from it and its dates are :data:`WRITE_DATE`, so that the same content and
+    identity give the same bytes."""
+    stamps = _stamped(identity) if identity else contextlib.nullcontext(None)
+    with stamps as uuids:
+        options = {"uuid_function": uuids} if uuids else {}
+        with uproot.recreate(path, **options) as out:
+            yield out
+
+
 def write_o2_file(
     path: str | os.PathLike,
     frames: Mapping[str, Mapping[str, np.ndarray]],
     tree: str,
     types: Mapping[str, np.dtype],
     metadata: str = "",
+    identity: str | None = None,
 ) -> None:
     """Write ``{folder: {branch: array}}`` as an O2 file of TTrees.
 
     Each folder (``DF_<n>``) holds one tree with the branches of ``types``, in
     that order.  A top-level ``metaData`` string is written as real files have.
+    For ``identity``, see :func:`recreate_root`.
     """
-    with uproot.recreate(path) as out:
+    with recreate_root(path, identity) as out:
         out["metaData"] = metadata
         for folder, arrays in frames.items():
             ttree = out.mktree(f"{folder}/{tree}", dict(types))

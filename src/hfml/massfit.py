@@ -388,9 +388,9 @@ def plot_fit(counts, edges, settings: FitSettings, result: FitResult, path, titl
 def write_root_histogram(path, name: str, counts, edges, title: str) -> None:
     """The histogram as a ROOT TH1D (written with uproot), atomically."""
     import hist
-    import uproot
 
     from hfml.files import atomic_outputs
+    from hfml.io import recreate_root
 
     histogram = hist.Hist(
         hist.axis.Variable(edges, name="m", label="M(KKπ) (GeV/c^2)"),
@@ -400,7 +400,10 @@ def write_root_histogram(path, name: str, counts, edges, title: str) -> None:
     )
     histogram.view().value = counts
     histogram.view().variance = counts
-    with atomic_outputs(path) as (temporary,), uproot.recreate(temporary) as out:
+    with (
+        atomic_outputs(path) as (temporary,),
+        recreate_root(temporary, identity=f"hfml {name}") as out,
+    ):
         out[name] = histogram
 
 

@@ -32,12 +32,14 @@ def file_id(path: str) -> str:
     """Short, stable name of an input file for output paths.
 
     The last two path components (Grid outputs are ``NNN/AO2D.root``) keep it
-    readable; a hash of the absolute path keeps it unique.
+    readable; a hash of the path as given keeps it unique, and the same in
+    every working directory when the path is relative to it (as the toy's
+    are).
     """
     stem, _ = os.path.splitext(os.path.normpath(path))
     parts = stem.split(os.sep)[-2:]
     readable = re.sub(r"[^A-Za-z0-9]+", "_", "_".join(parts)).strip("_")
-    digest = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:8]
+    digest = hashlib.sha1(os.path.normpath(path).encode()).hexdigest()[:8]
     return f"{readable}-{digest}"
 
 

@@ -26,7 +26,14 @@ def write_toy_file(
     content = generate_file(source, index, toy)
     metadata = f"hfml toy sample: source={source} file={index} seed={toy['seed']}"
     with atomic_outputs(root_path, truth_path, generated_path) as (root, truth, gen):
-        write_o2_file(root, content.frames, DEFAULT_TREE, LITE_BRANCHES, metadata)
+        write_o2_file(
+            root,
+            content.frames,
+            DEFAULT_TREE,
+            LITE_BRANCHES,
+            metadata,
+            identity=metadata,
+        )
         content.truth.to_parquet(truth, index=False)
         content.generated.to_parquet(gen, index=False)
     return content
