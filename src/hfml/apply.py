@@ -22,7 +22,7 @@ from hfml.config import ALWAYS_KEPT, pt_bin_labels, query_columns
 from hfml.errors import ConfigError
 from hfml.files import atomic_outputs, json_text
 from hfml.inference import MlResponse
-from hfml.io import iterate, read_ahead, tree_branches
+from hfml.io import iterate, non_finite, read_ahead, tree_branches
 from hfml.samples import bin_settings
 from hfml.skim import query_mask, reserved_for_training
 
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 COUNTS = (
     "candidates_read",
+    "non_finite",
     "reserved_for_training",
     "candidates_preselected",
     "outside_pt_bins",
@@ -107,8 +108,14 @@ def apply_files(
                     path, tree, read, config["apply"]["chunk_size"], positions=True
                 )
             )
+            checked = [*features, *ALWAYS_KEPT]
+            policy = config["inputs"]["non_finite"]
             for path, chunk in read_ahead(chunks):
                 counts["candidates_read"] += len(chunk)
+                bad = non_finite(chunk, checked, path, tree, policy)
+                if bad.any():
+                    counts["non_finite"] += int(bad.sum())
+                    chunk = chunk[~bad]
                 reserved = reserved_for_training(chunk["df"], chunk["entry"], fraction)
                 counts["reserved_for_training"] += int(reserved.sum())
                 chunk = chunk[
@@ -135,15 +142,16 @@ def apply_files(
                 writer.write_table(table.cast(schema))
         finally:
             writer.close()
-        seconds = time.perf_counter() - start
-        summary = {"files": list(paths), **counts, "bins": per_bin, "seconds": seconds}
+        summary = {"files": list(paths), **counts, "bins": per_bin}
         counts_file.write_text(json_text(summary))
+    seconds = time.perf_counter() - start
     log.info(
-        "%d files: %d candidates read, %d reserved for training, %d of the rest "
-        "preselected, %d outside the pT bins (O2Physics would stop on them), "
-        "in %.1f s",
+        "%d files: %d candidates read, %d with non-finite values dropped, %d "
+        "reserved for training, %d of the rest preselected, %d outside the pT "
+        "bins (O2Physics would stop on them), in %.1f s",
         len(paths),
         counts["candidates_read"],
+        counts["non_finite"],
         counts["reserved_for_training"],
         counts["candidates_preselected"],
         counts["outside_pt_bins"],

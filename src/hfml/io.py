@@ -238,6 +238,44 @@ def iterate(
         yield _concat(pending)
 
 
+def non_finite(
+    chunk: pd.DataFrame, columns: Sequence[str], path: str, tree: str, policy: str
+) -> np.ndarray:
+    """Rows of ``chunk`` (read with positions) with a NaN or infinite value in
+    ``columns``; with ``policy`` 'error' (``inputs.non_finite``), any such row
+    is an :class:`InputError` saying how many values of each branch and where."""
+    bad = np.zeros(len(chunk), bool)
+    found = []
+    for column in dict.fromkeys(columns):
+        values = chunk[column].to_numpy()
+        if values.dtype.kind != "f":
+            continue
+        rows = ~np.isfinite(values)
+        if rows.any():
+            bad |= rows
+            kinds = {
+                "NaN": np.isnan(values).sum(),
+                "+inf": np.isposinf(values).sum(),
+                "-inf": np.isneginf(values).sum(),
+            }
+            found.append(
+                f"{column}: " + ", ".join(f"{n} {k}" for k, n in kinds.items() if n)
+            )
+    if found and policy == "error":
+        first = chunk.loc[bad, ["df", "entry"]].head(3).itertuples(index=False)
+        where = ", ".join(
+            f"DF_{df}/{tree} entry {entry}" if df >= 0 else f"row {entry}"
+            for df, entry in first
+        )
+        raise InputError(
+            f"input file {path!r}: {int(bad.sum())} candidates with NaN or infinite "
+            f"values ({'; '.join(found)}; first at {where}); expected finite "
+            "features, mass and pT. Set config key 'inputs.non_finite' to 'drop' "
+            "to leave such candidates out (they are counted)"
+        )
+    return bad
+
+
 _END = object()
 
 

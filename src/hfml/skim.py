@@ -17,10 +17,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hfml.config import class_names, pt_bin_labels, skim_columns, undefined_name
+from hfml.config import (
+    ALWAYS_KEPT,
+    class_names,
+    pt_bin_labels,
+    skim_columns,
+    undefined_name,
+)
 from hfml.errors import ConfigError, InputError, nearest
 from hfml.files import atomic_outputs, json_text
-from hfml.io import iterate, read_ahead
+from hfml.io import iterate, non_finite, read_ahead
 from hfml.o2 import bin_index
 
 log = logging.getLogger(__name__)
@@ -31,6 +37,7 @@ class SkimCounts:
     """What one skim job read and kept."""
 
     read: int = 0
+    non_finite: int = 0
     preselected: int = 0
     outside_pt_bins: int = 0
     multiple_classes: int = 0
@@ -40,6 +47,7 @@ class SkimCounts:
     def as_dict(self) -> dict:
         return {
             "candidates_read": self.read,
+            "non_finite": self.non_finite,
             "candidates_preselected": self.preselected,
             "outside_pt_bins": self.outside_pt_bins,
             "in_several_classes": self.multiple_classes,
@@ -117,27 +125,39 @@ def skim_files(
         writers: dict[tuple[str, str], pq.ParquetWriter] = {}
         try:
             chunks = (
-                chunk
+                (path, chunk)
                 for path in paths
                 for chunk in iterate(path, tree, read, chunk_size, positions=True)
             )
-            for chunk in read_ahead(chunks):
+            checked = [*config["features"], *ALWAYS_KEPT]
+            policy = config["inputs"]["non_finite"]
+            for path, chunk in read_ahead(chunks):
                 if not writers:
                     schema = pa.Schema.from_pandas(chunk[written], preserve_index=False)
                     for key, temporary in zip(keys, temporaries, strict=False):
                         writers[key] = pq.ParquetWriter(temporary, schema)
+                counts.read += len(chunk)
+                bad = non_finite(chunk, checked, path, tree, policy)
+                if bad.any():
+                    counts.non_finite += int(bad.sum())
+                    chunk = chunk[~bad]
                 _skim_chunk(chunk, config, classes, labels, written, counts, writers)
         finally:
             for writer in writers.values():
                 writer.close()
-        payload = {"files": list(paths), "source": source, **counts.as_dict()}
+        payload = {
+            "files": list(paths),
+            "source": source,
+            **counts.as_dict(),
+        }
         temporaries[-1].write_text(json_text(payload))
 
     log.info(
-        "%s: read %d candidates, %d pass the preselection, %d outside the pT bins "
-        "(%.1f s)",
+        "%s: read %d candidates, %d with non-finite values dropped, %d pass the "
+        "preselection, %d outside the pT bins (%.1f s)",
         ", ".join(paths),
         counts.read,
+        counts.non_finite,
         counts.preselected,
         counts.outside_pt_bins,
         time.perf_counter() - start,
@@ -163,7 +183,6 @@ def skim_files(
 
 
 def _skim_chunk(chunk, config, classes, labels, written, counts, writers) -> None:
-    counts.read += len(chunk)
     if classes[0]["source"] == "data":
         fraction = config["inputs"]["training_fraction"]
         reserved = reserved_for_training(chunk["df"], chunk["entry"], fraction)
@@ -221,6 +240,7 @@ def merge(inputs: Sequence[str], output: str) -> int:
 
 _TOTALS = (
     "candidates_read",
+    "non_finite",
     "candidates_preselected",
     "outside_pt_bins",
     "in_several_classes",
