@@ -1,6 +1,7 @@
 """The ``hfml`` command line: what the workflow does, for use outside it."""
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,6 +63,16 @@ def _toy(args) -> None:
             print(f"{folder / 'AO2D.root'}: {len(content.truth)} candidates")
 
 
+def _provenance(args) -> None:
+    from hfml import provenance
+
+    record = provenance.read(args.file)
+    if args.json:
+        print(json.dumps(record, indent=2, sort_keys=True))
+    else:
+        print(provenance.describe(record))
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="hfml", description=__doc__)
     main.add_argument("--version", action="version", version=__version__)
@@ -81,6 +92,16 @@ def parser() -> argparse.ArgumentParser:
         "--source", nargs="*", choices=["data", "mc"], default=["data", "mc"]
     )
     toy.set_defaults(run=_toy)
+
+    provenance = commands.add_parser(
+        "provenance",
+        help="print what a model, ONNX file or summary was made from",
+    )
+    provenance.add_argument(
+        "file", help="model.json, model.txt, model.onnx, training.json or summary.json"
+    )
+    provenance.add_argument("--json", action="store_true", help="print the record")
+    provenance.set_defaults(run=_provenance)
     return main
 
 

@@ -11,7 +11,6 @@ largest float32 not above t, so the thresholds are rounded down to float32
 before the conversion and the export is exact on float32 inputs.
 """
 
-import hashlib
 import json
 import logging
 import re
@@ -28,6 +27,8 @@ from hfml.files import atomic_outputs, write_json
 from hfml.inference import OnnxScorer, dynamic_batch, passes
 from hfml.models import Model, library_version
 from hfml.o2 import DS_ML_FEATURES, DS_SELECTOR, bin_index, o2_feature_name
+from hfml.provenance import KEY as PROVENANCE_KEY
+from hfml.provenance import config_hash, software
 
 log = logging.getLogger(__name__)
 
@@ -97,18 +98,19 @@ def convert(model: Model, n_features: int) -> onnx.ModelProto:
     return dynamic_batch(proto)
 
 
-def config_hash(config: Mapping) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
-
-
 def export(
     model: Model,
     features: Sequence[str],
     classes: Sequence[str],
     edges: tuple[float, float],
     config: Mapping,
+    provenance: Mapping | None = None,
 ) -> onnx.ModelProto:
-    """The ONNX model with its metadata (names, classes, bin, versions, hash)."""
+    """The ONNX model with its metadata (names, classes, bin, versions, hash).
+
+    ``provenance``, that of the native model, is stored with the software of
+    the export.
+    """
     proto = convert(model, len(features))
     library = model.library
     metadata = {
@@ -128,10 +130,16 @@ def export(
         "config_sha256": config_hash(config),
         "producer": f"hfml {__version__}",
     }
+    if provenance is not None:
+        record = {**provenance, "software": software()}
+        metadata[PROVENANCE_KEY] = json.dumps(record, sort_keys=True)
     del proto.metadata_props[:]
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
     proto.producer_name = "hfml"
+    # The converters name the graph with a random UUID; a fixed name keeps
+    # exports of the same model byte-identical.
+    proto.graph.name = f"hfml_{library}_pt{edges[0]:g}_{edges[1]:g}"
     proto.producer_version = __version__
     onnx.checker.check_model(proto)
     return proto
@@ -239,6 +247,7 @@ def export_bin(
         info["classes"],
         bin_edges(config, ptbin),
         config,
+        info.get("provenance"),
     )
     with atomic_outputs(onnx_path) as (temporary,):
         temporary.write_bytes(proto.SerializeToString())

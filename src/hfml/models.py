@@ -6,6 +6,7 @@ that the ONNX export, which compares in float32, can be exact.
 """
 
 import importlib
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from hfml.errors import ConfigError, nearest
 from hfml.files import atomic_outputs
+from hfml.provenance import KEY as PROVENANCE_KEY
 
 LIBRARIES = ("xgboost", "lightgbm")
 MODEL_FILE = {"xgboost": "model.json", "lightgbm": "model.txt"}
@@ -126,12 +128,29 @@ class Model:
         total = values.sum() or 1.0
         return {name: float(v / total) for name, v in zip(names, values, strict=True)}
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path, provenance: Mapping | None = None) -> None:
+        """Save in the library's format, with ``provenance`` stored inside.
+
+        XGBoost keeps it as a booster attribute; LightGBM as one more line of
+        the model's parameter block, which LightGBM reads back and keeps.
+        """
+        record = None if provenance is None else json.dumps(provenance, sort_keys=True)
         with atomic_outputs(path) as (temporary,):
             if self.library == "xgboost":
+                self.booster.set_attr(**{PROVENANCE_KEY: record})
                 temporary.write_bytes(bytes(self.booster.save_raw(raw_format="json")))
             else:
-                self.booster.save_model(temporary)
+                temporary.write_text(_with_parameter(self.booster, record))
+
+
+def _with_parameter(booster, record: str | None) -> str:
+    text = booster.model_to_string()
+    end = "\nend of parameters\n"
+    if record is None:
+        return text
+    if end not in text:
+        raise RuntimeError("the LightGBM model text has no parameter block")
+    return text.replace(end, f"\n[{PROVENANCE_KEY}: {record}]{end}", 1)
 
 
 def load(path: str | Path, threads: int = 1) -> "Model":

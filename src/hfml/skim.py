@@ -28,6 +28,7 @@ from hfml.errors import ConfigError, InputError, nearest
 from hfml.files import atomic_outputs, json_text
 from hfml.io import iterate, non_finite, read_ahead
 from hfml.o2 import bin_index
+from hfml.provenance import file_record
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ def skim_files(
                 writer.close()
         payload = {
             "files": list(paths),
+            "inputs": [file_record(path) for path in paths],
             "source": source,
             **counts.as_dict(),
         }
@@ -248,7 +250,10 @@ _TOTALS = (
 
 
 def sum_counts(paths: Sequence[str], config: Mapping) -> dict:
-    """Add up the per-file skim counts, per source, class and pT bin."""
+    """Add up the per-file skim counts, per source, class and pT bin.
+
+    The input file records (path, size, checksum) are listed in job order.
+    """
     total: dict = {
         source: dict.fromkeys(["files", *_TOTALS], 0) for source in ("data", "mc")
     }
@@ -257,14 +262,16 @@ def sum_counts(paths: Sequence[str], config: Mapping) -> dict:
         name: {b: {"before_preselection": 0, "selected": 0} for b in labels}
         for name in class_names(config)
     }
+    inputs = []
     for path in paths:
         counts = json.loads(Path(path).read_text())
         source = total[counts["source"]]
-        source["files"] += 1
+        source["files"] += len(counts["files"])
+        inputs.extend(counts["inputs"])
         for key in _TOTALS:
             source[key] += int(counts[key])
         for name, bins in counts["classes"].items():
             for label, number in bins.items():
                 for key, value in number.items():
                     classes[name][label][key] += int(value)
-    return {"sources": total, "classes": classes}
+    return {"sources": total, "classes": classes, "inputs": inputs}

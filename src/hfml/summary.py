@@ -25,6 +25,7 @@ def summarise(
     output: str,
     table: str,
     closure: str | None = None,
+    provenance: Mapping | None = None,
 ) -> dict:
     labels = pt_bin_labels(config["pt_bins"])
     closure_bins = _read(closure)["bins"] if closure else {}
@@ -81,6 +82,8 @@ def summarise(
             row["toy_truth"] = closure_bins[label]
         bins[label] = row
     result = {"classes": class_names(config), "bins": bins}
+    if provenance is not None:
+        result["provenance"] = provenance
     write_json(output, result)
     with atomic_outputs(table) as (temporary,):
         temporary.write_text(summary_table(result))

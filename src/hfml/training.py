@@ -76,8 +76,12 @@ def train(
     model_path: str,
     info_path: str,
     best_path: str | None = None,
+    provenance: Mapping | None = None,
 ) -> dict:
-    """Fit the model of one pT bin and save it with a JSON of how it was made."""
+    """Fit the model of one pT bin and save it with a JSON of how it was made.
+
+    ``provenance`` (see :mod:`hfml.provenance`) is stored in both.
+    """
     training = config["training"]
     features = bin_settings(config, ptbin)["features"]
     parameters = hyperparameters(config, ptbin, best_path)
@@ -95,7 +99,7 @@ def train(
     model.fit(x, labels, weights(labels, training["class_weights"]), features)
     seconds = time.perf_counter() - start
     log.info("%s: trained on %d candidates in %.1f s", ptbin, len(frame), seconds)
-    model.save(model_path)
+    model.save(model_path, provenance)
     info = {
         "ptbin": ptbin,
         "library": training["library"],
@@ -108,6 +112,8 @@ def train(
     }
     if best_path:
         info["cv"] = json.loads(Path(best_path).read_text())
+    if provenance is not None:
+        info["provenance"] = provenance
     write_json(info_path, info)
     return info
 

@@ -167,6 +167,7 @@ rule summary:
         efficiencies=expand("results/efficiency/{ptbin}.json", ptbin=PT_BINS),
         fits=expand("results/fits/{ptbin}/fit.json", ptbin=PT_BINS),
         scans=expand("results/working_point/{ptbin}/scan.json", ptbin=PT_BINS),
+        inputs="results/skim/counts.json",
     output:
         summary="results/summary.json",
         table=report(
@@ -182,5 +183,8 @@ rule summary:
         **job_resources(mem_mb=1000, runtime=5),
     params:
         config=sections(config, "pt_bins", "classes"),
+        # The configuration, whose hash the summary records (all of it but
+        # the job resources, which do not change results).
+        analysis={k: v for k, v in config.items() if k != "resources"},
     script:
         "../scripts/summary.py"

@@ -76,6 +76,7 @@ rule train:
     input:
         unpack(tuned_parameters),
         train="results/samples/{ptbin}/train.parquet",
+        inputs="results/skim/counts.json",
     output:
         model=MODEL,
         info="results/models/{ptbin}/training.json",

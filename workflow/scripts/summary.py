@@ -1,4 +1,5 @@
 from hfml.logs import job_logging
+from hfml.provenance import record, skim_inputs
 from hfml.summary import summarise
 
 with job_logging(snakemake.log[0]):
@@ -12,4 +13,5 @@ with job_logging(snakemake.log[0]):
         snakemake.output.summary,
         snakemake.output.table,
         snakemake.input.get("closure"),
+        record(snakemake.params.analysis, skim_inputs(snakemake.input.inputs)),
     )

@@ -1,4 +1,5 @@
 from hfml.logs import job_logging
+from hfml.provenance import record, skim_inputs
 from hfml.training import train
 from hfml.workflow import with_threads
 
@@ -10,4 +11,5 @@ with job_logging(snakemake.log[0]):
         snakemake.output.model,
         snakemake.output.info,
         snakemake.input.get("best"),
+        record(snakemake.params.config, skim_inputs(snakemake.input.inputs)),
     )
