@@ -1,4 +1,6 @@
 import copy
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,45 @@ from hfml.o2 import DEFAULT_TREE, LITE_BRANCHES
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+CONFIGS = [str(REPO / "config" / "config.yaml"), str(REPO / ".test" / "config.yaml")]
+
+
+def snakemake(workdir, *args, check=True, configs=CONFIGS, env=None):
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        *configs,
+        "--cores",
+        "2",
+        *args,
+    ]
+    # In a session of its own: a test may kill Snakemake's process group.
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        start_new_session=True,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(f"snakemake failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    snakemake(workdir)
+    return workdir
 
 
 def read_yaml(path: Path) -> dict:
@@ -66,6 +107,14 @@ TINY_TOY = {
 @pytest.fixture
 def tiny_toy() -> dict:
     return copy.deepcopy(TINY_TOY)
+
+
+@pytest.fixture
+def skim_config(config, tiny_toy):
+    config = copy.deepcopy(config)
+    config["inputs"]["toy"] = tiny_toy
+    config["pt_bins"] = [2, 4, 8]
+    return config
 
 
 def candidate_arrays(n: int, seed: int = 0) -> dict[str, np.ndarray]:

@@ -1,7 +1,6 @@
 """The skim stage: counts equal a direct pandas computation, bad input fails
 clearly and leaves nothing behind, odd but valid input is handled."""
 
-import copy
 import json
 
 import numpy as np
@@ -15,14 +14,6 @@ from hfml.skim import merge, skim_files
 from hfml.toy import write_toy_file
 from hfml.workflow import skim_keys
 from tests.conftest import write_tree_file
-
-
-@pytest.fixture
-def skim_config(config, tiny_toy):
-    config = copy.deepcopy(config)
-    config["inputs"]["toy"] = tiny_toy
-    config["pt_bins"] = [2, 4, 8]
-    return config
 
 
 def outputs_for(tmp_path, config, source):
