@@ -290,13 +290,36 @@ def test_read_ahead_reads_the_next_chunk_while_the_current_one_is_used():
         raise InputError("'broken.root': truncated")
 
     received = []
-    with pytest.raises(InputError, match="truncated"):
-        for chunk in read_ahead(chunks()):
+    with pytest.raises(InputError, match="truncated"), read_ahead(chunks()) as ahead:
+        for chunk in ahead:
             if chunk == "first":
                 # Produced in the background while the first is in use.
                 assert second_read.wait(timeout=10)
             received.append(chunk)
     assert received == ["first", "second"]
+
+
+def test_read_ahead_starts_reading_on_entry_and_closes_the_reader():
+    import threading
+
+    from hfml.io import read_ahead
+
+    first_read, closed = threading.Event(), threading.Event()
+
+    def chunks():
+        try:
+            first_read.set()
+            yield "first"
+            yield "second"
+        finally:
+            closed.set()
+
+    with read_ahead(chunks()) as ahead:
+        # Read in the background before anything asks for it.
+        assert first_read.wait(timeout=10)
+        assert next(ahead) == "first"
+    # Leaving early closes the reader (and with it, its file).
+    assert closed.is_set()
 
 
 def test_a_group_of_files_skims_as_the_files_one_by_one(tmp_path, skim_config):

@@ -12,9 +12,10 @@ once it is chosen.
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -22,7 +23,7 @@ from hfml.config import ALWAYS_KEPT, pt_bin_labels, query_columns
 from hfml.errors import ConfigError
 from hfml.files import atomic_outputs, json_text
 from hfml.inference import MlResponse
-from hfml.io import iterate, non_finite, read_ahead, tree_branches
+from hfml.io import iterate_files, non_finite, read_ahead, tree_branches
 from hfml.samples import bin_settings
 from hfml.skim import query_mask, reserved_for_training
 
@@ -81,14 +82,12 @@ def apply_files(
 ) -> dict:
     """Score ``paths`` and write the candidates passing the loose cuts."""
     start = time.perf_counter()
-    ml = response(config, onnx_paths)
     features = model_features(config)
     kept = list(dict.fromkeys([*ALWAYS_KEPT, *config["apply"]["columns"]]))
     tree = config["inputs"]["tree"]
     labels = pt_bin_labels(config["pt_bins"])
     per_bin = {b: {"candidates": 0, "loose": 0} for b in labels}
     counts = dict.fromkeys(COUNTS, 0)
-    fraction = config["inputs"]["training_fraction"]
     scores_names = score_columns(config)
     # The files of a data set share one table layout: the first file's
     # decides which columns the preselection reads (iterate checks each file).
@@ -98,35 +97,27 @@ def apply_files(
     read += [
         c for c in query_columns(config["preselection"], available) if c not in read
     ]
-    with atomic_outputs(output, counts_path) as (parquet, counts_file):
-        writer = pq.ParquetWriter(parquet, schema)
-        try:
-            chunks = (
-                (path, chunk)
-                for path in paths
-                for chunk in iterate(
-                    path, tree, read, config["apply"]["chunk_size"], positions=True
-                )
-            )
-            checked = [*features, *ALWAYS_KEPT]
-            policy = config["inputs"]["non_finite"]
-            for path, chunk in read_ahead(chunks):
-                counts["candidates_read"] += len(chunk)
-                bad = non_finite(chunk, checked, path, tree, policy)
-                if bad.any():
-                    counts["non_finite"] += int(bad.sum())
-                    chunk = chunk[~bad]
-                reserved = reserved_for_training(chunk["df"], chunk["entry"], fraction)
-                counts["reserved_for_training"] += int(reserved.sum())
-                chunk = chunk[
-                    ~reserved
-                    & query_mask(chunk, config["preselection"], "preselection")
-                ]
-                counts["candidates_preselected"] += len(chunk)
+    chunks = _candidates(
+        iterate_files(paths, tree, read, config["apply"]["chunk_size"]),
+        config,
+        features,
+    )
+    with (
+        atomic_outputs(output, counts_path) as (parquet, counts_file),
+        read_ahead(chunks) as ahead,
+    ):
+        # The models load, and their kernels get ready, while the first
+        # chunk is read.
+        ml = response(config, onnx_paths)
+        ml.warm_up()
+        with pq.ParquetWriter(parquet, schema) as writer:
+            for path, chunk, x, chunk_counts in ahead:
+                for key, number in chunk_counts.items():
+                    counts[key] += number
                 pt = chunk["fPt"].to_numpy()
                 bins = ml.bin_index(pt)
                 counts["outside_pt_bins"] += int(np.sum(bins < 0))
-                scores = ml.scores(chunk[features].to_numpy(np.float32), pt)
+                scores = ml.scores(x, pt)
                 written = ml.select(scores, pt)
                 for index, label in enumerate(labels):
                     in_bin = bins == index
@@ -140,8 +131,6 @@ def apply_files(
                     frame[name] = scores[written, k]
                 table = pa.Table.from_pandas(frame, preserve_index=False)
                 writer.write_table(table.cast(schema))
-        finally:
-            writer.close()
         summary = {"files": list(paths), **counts, "bins": per_bin}
         counts_file.write_text(json_text(summary))
     seconds = time.perf_counter() - start
@@ -165,6 +154,31 @@ def apply_files(
             number["loose"],
         )
     return summary
+
+
+def _candidates(
+    chunks: Iterator[tuple[str, pd.DataFrame]], config: Mapping, features: list[str]
+) -> Iterator[tuple[str, pd.DataFrame, np.ndarray, dict[str, int]]]:
+    """The candidates of each chunk that the models score, with their features
+    as float32 and the counts of what was left out.
+
+    Part of reading: it runs in the reader thread, beside the scoring.
+    """
+    tree = config["inputs"]["tree"]
+    policy = config["inputs"]["non_finite"]
+    fraction = config["inputs"]["training_fraction"]
+    checked = [*features, *ALWAYS_KEPT]
+    for path, chunk in chunks:
+        counts = {"candidates_read": len(chunk)}
+        bad = non_finite(chunk, checked, path, tree, policy)
+        counts["non_finite"] = int(bad.sum())
+        reserved = reserved_for_training(chunk["df"], chunk["entry"], fraction)
+        counts["reserved_for_training"] = int(np.sum(reserved & ~bad))
+        chunk = chunk[
+            ~bad & ~reserved & query_mask(chunk, config["preselection"], "preselection")
+        ]
+        counts["candidates_preselected"] = len(chunk)
+        yield path, chunk, chunk[features].to_numpy(np.float32), counts
 
 
 def output_schema(

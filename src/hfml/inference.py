@@ -331,6 +331,13 @@ class MlResponse:
             for i, m in enumerate(models)
         ]
 
+    def warm_up(self) -> None:
+        """Score one candidate with every model, so that the evaluator's
+        compiled kernels are loaded before the first real batch (the first
+        call in a process costs a few tenths of a second)."""
+        for scorer in self.scorers:
+            scorer(np.zeros((1, scorer.n_features), np.float32))
+
     def bin_index(self, pt: np.ndarray) -> np.ndarray:
         return bin_index(pt, self.pt_edges)
 

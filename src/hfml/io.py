@@ -238,6 +238,16 @@ def iterate(
         yield _concat(pending)
 
 
+def iterate_files(
+    paths: Sequence[str], tree: str, branches: Sequence[str], chunk_size: int
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    """``(path, chunk)`` of every file in turn, read by :func:`iterate` with
+    positions."""
+    for path in paths:
+        for chunk in iterate(path, tree, branches, chunk_size, positions=True):
+            yield path, chunk
+
+
 def non_finite(
     chunk: pd.DataFrame, columns: Sequence[str], path: str, tree: str, policy: str
 ) -> np.ndarray:
@@ -279,21 +289,34 @@ def non_finite(
 _END = object()
 
 
-def read_ahead(items: Iterable):
-    """Yield ``items`` while the next one is produced in a background thread.
+@contextlib.contextmanager
+def read_ahead(items: Iterable) -> Iterator[Iterator]:
+    """Iterate over ``items`` while the next one is produced in a background
+    thread; the first one is being produced as soon as the context is entered.
 
     For chunk readers: reading (decompression, much of it outside the GIL)
-    overlaps with the caller's work on the current chunk, and at most one
-    chunk waits in memory.  An exception of the reader is raised here.
+    overlaps with the caller's work, its start-up included, and at most one
+    chunk waits in memory.  An exception of the reader is raised where the
+    item would have been.  On leaving, a read under way is waited for and the
+    reader closed.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     source = iter(items)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfml-read") as pool:
-        pending = pool.submit(next, source, _END)
-        while (item := pending.result()) is not _END:
-            pending = pool.submit(next, source, _END)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfml-read")
+    pending = [pool.submit(next, source, _END)]
+
+    def drain() -> Iterator:
+        while (item := pending[0].result()) is not _END:
+            pending[0] = pool.submit(next, source, _END)
             yield item
+
+    try:
+        yield drain()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if hasattr(source, "close"):
+            source.close()
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

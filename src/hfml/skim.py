@@ -26,7 +26,7 @@ from hfml.config import (
 )
 from hfml.errors import ConfigError, InputError, nearest
 from hfml.files import atomic_outputs, json_text
-from hfml.io import iterate, non_finite, read_ahead
+from hfml.io import iterate_files, non_finite, read_ahead
 from hfml.o2 import bin_index
 from hfml.provenance import file_record
 
@@ -125,24 +125,25 @@ def skim_files(
     with atomic_outputs(*outputs.values(), counts_path) as temporaries:
         writers: dict[tuple[str, str], pq.ParquetWriter] = {}
         try:
-            chunks = (
-                (path, chunk)
-                for path in paths
-                for chunk in iterate(path, tree, read, chunk_size, positions=True)
-            )
             checked = [*config["features"], *ALWAYS_KEPT]
             policy = config["inputs"]["non_finite"]
-            for path, chunk in read_ahead(chunks):
-                if not writers:
-                    schema = pa.Schema.from_pandas(chunk[written], preserve_index=False)
-                    for key, temporary in zip(keys, temporaries, strict=False):
-                        writers[key] = pq.ParquetWriter(temporary, schema)
-                counts.read += len(chunk)
-                bad = non_finite(chunk, checked, path, tree, policy)
-                if bad.any():
-                    counts.non_finite += int(bad.sum())
-                    chunk = chunk[~bad]
-                _skim_chunk(chunk, config, classes, labels, written, counts, writers)
+            chunks = iterate_files(paths, tree, read, chunk_size)
+            with read_ahead(chunks) as ahead:
+                for path, chunk in ahead:
+                    if not writers:
+                        schema = pa.Schema.from_pandas(
+                            chunk[written], preserve_index=False
+                        )
+                        for key, temporary in zip(keys, temporaries, strict=False):
+                            writers[key] = pq.ParquetWriter(temporary, schema)
+                    counts.read += len(chunk)
+                    bad = non_finite(chunk, checked, path, tree, policy)
+                    if bad.any():
+                        counts.non_finite += int(bad.sum())
+                        chunk = chunk[~bad]
+                    _skim_chunk(
+                        chunk, config, classes, labels, written, counts, writers
+                    )
         finally:
             for writer in writers.values():
                 writer.close()
