@@ -313,6 +313,10 @@ def test_candidates_outside_the_bins_are_not_scored_but_counted():
     assert np.isnan(scores[[0, 3]]).all() and not np.isnan(scores[[1, 2, 4]]).any()
     assert response.outside(pt) == 2
     assert response.select(scores, pt).tolist() == [False, True, True, False, True]
+    bins, together, selected = response.evaluate(x[:5], pt)
+    assert bins.tolist() == [-1, 0, 1, -1, 0]
+    np.testing.assert_array_equal(together, scores)
+    assert selected.tolist() == [False, True, True, False, True]
 
 
 def test_model_with_zipmap_output_is_a_clear_error():

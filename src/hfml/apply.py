@@ -114,15 +114,13 @@ def apply_files(
             for path, chunk, x, chunk_counts in ahead:
                 for key, number in chunk_counts.items():
                     counts[key] += number
-                pt = chunk["fPt"].to_numpy()
-                bins = ml.bin_index(pt)
+                bins, scores, written = ml.evaluate(x, chunk["fPt"].to_numpy())
                 counts["outside_pt_bins"] += int(np.sum(bins < 0))
-                scores = ml.scores(x, pt)
-                written = ml.select(scores, pt)
-                for index, label in enumerate(labels):
-                    in_bin = bins == index
-                    per_bin[label]["candidates"] += int(in_bin.sum())
-                    per_bin[label]["loose"] += int(np.sum(in_bin & written))
+                in_bins = np.bincount(bins[bins >= 0], minlength=len(labels))
+                loose = np.bincount(bins[written], minlength=len(labels))
+                for label, number, passing in zip(labels, in_bins, loose, strict=True):
+                    per_bin[label]["candidates"] += int(number)
+                    per_bin[label]["loose"] += int(passing)
                 frame = chunk.loc[written, ["df", "entry", *kept]].reset_index(
                     drop=True
                 )

@@ -21,7 +21,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -295,6 +295,17 @@ def _checked_ensemble(proto, scorer: OnnxScorer):
     return ensemble
 
 
+class Evaluation(NamedTuple):
+    """What ``MlResponse.evaluate`` finds for each candidate."""
+
+    bins: np.ndarray
+    """pT bin index, -1 outside the bins"""
+    scores: np.ndarray
+    """[N, n_classes] float32, NaN outside the bins"""
+    selected: np.ndarray
+    """whether the candidate passes its bin's cuts"""
+
+
 class MlResponse:
     """Per-pT-bin ONNX models, cuts and cut directions, applied as O2Physics does.
 
@@ -343,8 +354,20 @@ class MlResponse:
 
     def scores(self, features: np.ndarray, pt: np.ndarray) -> np.ndarray:
         """Scores [N, n_classes] float32; NaN for candidates outside the bins."""
-        features = np.asarray(features, np.float32)
+        return self._scores(features, self.bin_index(pt))
+
+    def select(self, scores: np.ndarray, pt: np.ndarray) -> np.ndarray:
+        """Whether each candidate passes its bin's cuts (False outside the bins)."""
+        return self._select(scores, self.bin_index(pt))
+
+    def evaluate(self, features: np.ndarray, pt: np.ndarray) -> Evaluation:
+        """Bin, scores and decision of each candidate, with the bins found once."""
         bins = self.bin_index(pt)
+        scores = self._scores(features, bins)
+        return Evaluation(bins, scores, self._select(scores, bins))
+
+    def _scores(self, features: np.ndarray, bins: np.ndarray) -> np.ndarray:
+        features = np.asarray(features, np.float32)
         out = np.full((len(features), self.n_classes), np.nan, np.float32)
         for index, scorer in enumerate(self.scorers):
             rows = np.flatnonzero(bins == index)
@@ -358,9 +381,7 @@ class MlResponse:
                 out[rows] = scores[:, : self.n_classes]
         return out
 
-    def select(self, scores: np.ndarray, pt: np.ndarray) -> np.ndarray:
-        """Whether each candidate passes its bin's cuts (False outside the bins)."""
-        bins = self.bin_index(pt)
+    def _select(self, scores: np.ndarray, bins: np.ndarray) -> np.ndarray:
         keep = np.zeros(len(scores), bool)
         for index, row in enumerate(self.cuts):
             rows = bins == index
