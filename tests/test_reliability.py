@@ -104,6 +104,62 @@ def test_non_finite_candidates_are_dropped_and_counted_on_request(
     assert np.isfinite(skimmed["fM"]).all()
 
 
+@pytest.mark.parametrize("source", ["data", "mc"])
+def test_dropped_candidates_count_before_the_preselection(
+    tmp_path, skim_config, source
+):
+    """Efficiencies divide by the candidates before the preselection: those
+    dropped for a NaN must stay in that count (data loses them as well)."""
+    skim_config["inputs"]["non_finite"] = "drop"
+    arrays = candidate_arrays(400, seed=4)
+    feature = skim_config["features"][0]
+    counts = {}
+    for name, poisoned in (("clean", []), ("nan", [3, 8, 100, 250])):
+        values = {k: v.copy() for k, v in arrays.items()}
+        values[feature][poisoned] = np.nan
+        write_o2_file(
+            tmp_path / f"{name}.root", {"DF_7": values}, DEFAULT_TREE, LITE_BRANCHES
+        )
+        _, counts[name] = run_skim(
+            tmp_path / name, tmp_path / f"{name}.root", source, skim_config
+        )
+    clean, dropped = counts["clean"], counts["nan"]
+    assert dropped["non_finite"] == 4
+    before = {
+        name: {b: n["before_preselection"] for b, n in bins.items()}
+        for name, bins in clean["classes"].items()
+    }
+    assert before == {
+        name: {b: n["before_preselection"] for b, n in bins.items()}
+        for name, bins in dropped["classes"].items()
+    }
+    selected = [
+        sum(n["selected"] for bins in c["classes"].values() for n in bins.values())
+        for c in (clean, dropped)
+    ]
+    assert selected[0] - 4 <= selected[1] <= selected[0]
+
+
+def test_features_of_one_pt_bin_are_checked_for_non_finite_values(
+    tmp_path, skim_config
+):
+    extra = next(
+        c
+        for c, dtype in LITE_BRANCHES.items()
+        if dtype.kind == "f" and c not in [*skim_config["features"], "fM", "fPt"]
+    )
+    skim_config["skim"]["columns"] = [extra]
+    skim_config["training"]["per_bin"] = {
+        "pt4_8": {"features": [*skim_config["features"], extra]}
+    }
+    arrays = candidate_arrays(50, seed=5)
+    arrays[extra][7] = np.nan
+    write_o2_file(tmp_path / "x.root", {"DF_2": arrays}, DEFAULT_TREE, LITE_BRANCHES)
+    with pytest.raises(InputError, match=rf"{extra}: 1 NaN"):
+        run_skim(tmp_path, tmp_path / "x.root", "data", skim_config)
+    assert_nothing_written(tmp_path)
+
+
 def test_non_finite_rows_of_parquet_inputs_are_named_by_row():
     chunk = pd.DataFrame(
         {"fCpa": [0.9, -np.inf, 0.8], "df": [-1, -1, -1], "entry": [0, 1, 2]}

@@ -25,7 +25,7 @@ from hfml.files import atomic_outputs, json_text
 from hfml.inference import MlResponse
 from hfml.io import iterate_files, non_finite, read_ahead, tree_branches
 from hfml.samples import bin_settings
-from hfml.skim import query_mask, reserved_for_training
+from hfml.skim import finite_columns, query_mask, reserved_for_training
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def _candidates(
     tree = config["inputs"]["tree"]
     policy = config["inputs"]["non_finite"]
     fraction = config["inputs"]["training_fraction"]
-    checked = [*features, *ALWAYS_KEPT]
+    checked = finite_columns(config)
     for path, chunk in chunks:
         counts = {"candidates_read": len(chunk)}
         bad = non_finite(chunk, checked, path, tree, policy)

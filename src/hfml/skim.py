@@ -29,6 +29,7 @@ from hfml.files import atomic_outputs, json_text
 from hfml.io import iterate_files, non_finite, read_ahead
 from hfml.o2 import bin_index
 from hfml.provenance import file_record
+from hfml.samples import bin_settings
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ def skim_files(
     with atomic_outputs(*outputs.values(), counts_path) as temporaries:
         writers: dict[tuple[str, str], pq.ParquetWriter] = {}
         try:
-            checked = [*config["features"], *ALWAYS_KEPT]
+            checked = finite_columns(config)
             policy = config["inputs"]["non_finite"]
             chunks = iterate_files(paths, tree, read, chunk_size)
             with read_ahead(chunks) as ahead:
@@ -138,11 +139,9 @@ def skim_files(
                             writers[key] = pq.ParquetWriter(temporary, schema)
                     counts.read += len(chunk)
                     bad = non_finite(chunk, checked, path, tree, policy)
-                    if bad.any():
-                        counts.non_finite += int(bad.sum())
-                        chunk = chunk[~bad]
+                    counts.non_finite += int(bad.sum())
                     _skim_chunk(
-                        chunk, config, classes, labels, written, counts, writers
+                        chunk, ~bad, config, classes, labels, written, counts, writers
                     )
         finally:
             for writer in writers.values():
@@ -185,13 +184,31 @@ def skim_files(
     return counts
 
 
-def _skim_chunk(chunk, config, classes, labels, written, counts, writers) -> None:
+def finite_columns(config: Mapping) -> list[str]:
+    """Columns that must be finite: every pT bin's features, mass and pT."""
+    features = [
+        feature
+        for ptbin in pt_bin_labels(config["pt_bins"])
+        for feature in bin_settings(config, ptbin)["features"]
+    ]
+    return list(dict.fromkeys([*features, *ALWAYS_KEPT]))
+
+
+def _skim_chunk(
+    chunk, finite, config, classes, labels, written, counts, writers
+) -> None:
+    """Count and write one chunk's candidates by class and pT bin.
+
+    Candidates with non-finite values (``finite`` False, when they are
+    dropped) count among the candidates before the preselection, as the
+    preselection and the BDT lose them in data as well, but pass nothing.
+    """
     if classes[0]["source"] == "data":
         fraction = config["inputs"]["training_fraction"]
         reserved = reserved_for_training(chunk["df"], chunk["entry"], fraction)
     else:
         reserved = np.ones(len(chunk), bool)
-    presel = query_mask(chunk, config["preselection"], "preselection")
+    presel = query_mask(chunk, config["preselection"], "preselection") & finite
     counts.preselected += int(presel.sum())
     bins = bin_index(chunk["fPt"].to_numpy(), config["pt_bins"])
     counts.outside_pt_bins += int(np.sum(presel & (bins < 0)))
