@@ -7,6 +7,7 @@ import os
 import shutil
 
 import numpy as np
+import onnx
 import pandas as pd
 import pytest
 import uproot
@@ -294,7 +295,14 @@ def test_every_model_onnx_file_and_summary_records_its_provenance(tiny_run, caps
         assert record["config"]["sha256"] in text and listed[0]["xxh3_128"] in text
     model = provenance.read(results / "models" / "pt2_4" / "model.json")
     summary = provenance.read(results / "summary.json")
-    assert "training" in model["config"]["sections"]
+    # A model depends on the sections from the inputs to the training, and
+    # its ONNX file records the same hash.
+    assert {"inputs", "preselection", "skim", "training"} <= set(
+        model["config"]["sections"]
+    )
+    onnx_model = onnx.load(str(results / "models" / "pt2_4" / "model.onnx"))
+    metadata = {p.key: p.value for p in onnx_model.metadata_props}
+    assert metadata["config_sha256"] == model["config"]["sha256"]
     # The summary depends on, and hashes, the whole configuration.
     assert {"training", "selection", "fit"} <= set(summary["config"]["sections"])
 

@@ -98,13 +98,15 @@ def skim_files(
     config: Mapping,
     outputs: Mapping[tuple[str, str], str],
     counts_path: str,
+    finite: Sequence[str] | None = None,
 ) -> SkimCounts:
     """Skim input files of ``source`` into ``outputs[(class, ptbin)]``.
 
     Every candidate passing the preselection goes to the first class (in
     config order) whose query it satisfies; candidates matching several
     classes are counted and reported.  Empty classes or bins give empty,
-    well-typed files.
+    well-typed files.  ``finite`` are the columns that must be finite
+    (default :func:`finite_columns`, which reads the training section).
     """
     start = time.perf_counter()
     classes = [c for c in config["classes"] if c["source"] == source]
@@ -126,7 +128,7 @@ def skim_files(
     with atomic_outputs(*outputs.values(), counts_path) as temporaries:
         writers: dict[tuple[str, str], pq.ParquetWriter] = {}
         try:
-            checked = finite_columns(config)
+            checked = finite_columns(config) if finite is None else list(finite)
             policy = config["inputs"]["non_finite"]
             chunks = iterate_files(paths, tree, read, chunk_size)
             with read_ahead(chunks) as ahead:

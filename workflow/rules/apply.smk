@@ -11,7 +11,7 @@ rule export_onnx:
     resources:
         **job_resources(mem_mb=2000, runtime=10),
     params:
-        config=sections(config, *TRAINING_CONFIG),
+        config=sections(config, *MODEL_CONFIG),
     script:
         "../scripts/export_onnx.py"
 

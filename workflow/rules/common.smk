@@ -4,6 +4,7 @@ from pathlib import Path
 from hfml import config as hfml_config
 from hfml.config import SOURCES, class_names, pt_bin_labels
 from hfml.models import MODEL_FILE
+from hfml.skim import finite_columns
 from hfml.workflow import (
     EVALUATION_PLOTS,
     FILE_ID,
@@ -75,6 +76,15 @@ def closure_table(wildcards):
 
 
 TRAINING_CONFIG = ("pt_bins", "classes", "features", "training")
+# Every section a model depends on, upstream ones included: the hash that its
+# provenance and its ONNX file record.
+MODEL_CONFIG = (
+    *TRAINING_CONFIG,
+    "inputs",
+    "preselection",
+    "skim",
+    *(["optuna"] if config["optuna"]["enabled"] else []),
+)
 MODEL = f"results/models/{{ptbin}}/{MODEL_FILE[config['training']['library']]}"
 
 

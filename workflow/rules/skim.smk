@@ -19,6 +19,7 @@ for _source in SOURCES:
         params:
             source=_source,
             outputs=skim_keys(config, _source),
+            finite=finite_columns(config),
             config=sections(
                 config,
                 "inputs",

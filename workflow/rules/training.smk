@@ -89,6 +89,7 @@ rule train:
         **rule_resources("train"),
     params:
         config=sections(config, *TRAINING_CONFIG),
+        provenance=sections(config, *MODEL_CONFIG),
     script:
         "../scripts/train.py"
 

@@ -11,4 +11,5 @@ with job_logging(snakemake.log[0]):
         snakemake.params.config,
         outputs,
         snakemake.output.counts,
+        snakemake.params.finite,
     )

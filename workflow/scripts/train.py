@@ -11,5 +11,5 @@ with job_logging(snakemake.log[0]):
         snakemake.output.model,
         snakemake.output.info,
         snakemake.input.get("best"),
-        record(snakemake.params.config, skim_inputs(snakemake.input.inputs)),
+        record(snakemake.params.provenance, skim_inputs(snakemake.input.inputs)),
     )
