@@ -1,6 +1,7 @@
 """Configuration validation: every mistake names its key and what is allowed."""
 
 import copy
+import os
 
 import pytest
 
@@ -130,7 +131,7 @@ def test_query_columns_only_names_known_columns():
     assert hfml_config.query_columns(query, columns) == ["fFlagMcMatchRec", "fM"]
 
 
-def test_inputs_from_file_lists_as_grid_catalogues_give_them(tmp_path):
+def test_inputs_from_file_lists_as_grid_catalogues_give_them(tmp_path, monkeypatch):
     from hfml.io import resolve_inputs
 
     for name in ("a/001/AO2D.root", "a/002/AO2D.root", "b/AO2D.root"):
@@ -143,6 +144,14 @@ def test_inputs_from_file_lists_as_grid_catalogues_give_them(tmp_path):
     )
     files = resolve_inputs([str(listing)], "inputs.data")
     assert files == sorted(
+        str(tmp_path / n) for n in ("a/001/AO2D.root", "a/002/AO2D.root", "b/AO2D.root")
+    )
+
+    # The same file spelt relative to the working directory and absolute,
+    # by a pattern and by a list, is one input, not two.
+    monkeypatch.chdir(tmp_path)
+    files = resolve_inputs(["b/AO2D.root", str(listing), "./a/*/*.root"], "x")
+    assert sorted(map(os.path.abspath, files)) == sorted(
         str(tmp_path / n) for n in ("a/001/AO2D.root", "a/002/AO2D.root", "b/AO2D.root")
     )
 

@@ -48,6 +48,14 @@ def test_failed_writes_leave_nothing_and_stale_temporaries_go(tmp_path):
     assert final.read_text() == "whole"
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["table.parquet"]
 
+    # A move that fails takes back the outputs moved before it.
+    first, blocked = tmp_path / "two" / "a.json", tmp_path / "two" / "b.json"
+    (blocked / "in-the-way").mkdir(parents=True)
+    with pytest.raises(OSError), atomic_outputs(first, blocked) as temporaries:
+        for temporary in temporaries:
+            temporary.write_text("whole")
+    assert [p.name for p in (tmp_path / "two").iterdir()] == ["b.json"]
+
 
 def test_root_files_record_their_final_name_and_same_identity_same_bytes(tmp_path):
     arrays = candidate_arrays(100)
@@ -85,7 +93,7 @@ def test_non_finite_values_stop_the_skim_saying_how_many_and_where(
         run_skim(tmp_path, tmp_path / "nan.root", "data", skim_config)
     message = str(err.value)
     assert "nan.root" in message
-    assert "3 candidates with NaN or infinite values" in message
+    assert "3 of the 200 candidates of a chunk have NaN or infinite values" in message
     assert f"{feature}: 2 NaN" in message and "fM: 1 +inf" in message
     assert f"DF_1000/{DEFAULT_TREE} entry 5" in message
     assert "'inputs.non_finite'" in message
@@ -187,13 +195,24 @@ def test_apply_refuses_or_drops_non_finite_candidates(tmp_path, skim_config):
     poisoned_file(tmp_path / "nan.root", config)
     out = tmp_path / "out"
     args = ([str(tmp_path / "nan.root")], onnx_paths, out / "a.parquet", out / "a.json")
-    with pytest.raises(InputError, match="3 candidates with NaN or infinite"):
+    with pytest.raises(
+        InputError, match=r"3 of the \d+ candidates of a chunk have NaN or infinite"
+    ):
         apply_files(config, *args)
     assert_nothing_written(tmp_path)
     config["inputs"]["non_finite"] = "drop"
     counts = apply_files(config, *args)
     assert counts["non_finite"] == 3
     assert sum(b["candidates"] for b in counts["bins"].values()) <= 197
+
+
+def test_skim_counts_of_an_older_hfml_ask_for_a_rerun(tmp_path, config):
+    from hfml.skim import sum_counts
+
+    old = tmp_path / "counts.json"
+    old.write_text('{"source": "data", "files": ["a.root"], "classes": {}}')
+    with pytest.raises(InputError, match=r"counts.json' lack .*inputs.*rerun the skim"):
+        sum_counts([str(old)], config)
 
 
 # Configuration shapes the issue names that the other tests do not.
@@ -258,6 +277,13 @@ def test_mass_histograms_are_written_identically(tmp_path):
     for path in paths:
         write_root_histogram(path, "hMass_pt2_4", counts, edges, "2-4 GeV/c")
     assert paths[0].read_bytes() == paths[1].read_bytes()
+    # Another histogram of the same name is another file, with another UUID.
+    write_root_histogram(paths[1], "hMass_pt2_4", counts + 1, edges, "2-4 GeV/c")
+    uuids = set()
+    for path in paths:
+        with uproot.open(path) as file:
+            uuids.add(file.file.uuid)
+    assert len(uuids) == 2
 
 
 def test_provenance_command_reports_files_without_a_record(tmp_path, capsys):
@@ -267,6 +293,17 @@ def test_provenance_command_reports_files_without_a_record(tmp_path, capsys):
     assert "holds no provenance record" in capsys.readouterr().err
     assert main(["provenance", str(tmp_path / "none.onnx")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    binary = tmp_path / "mass.root"
+    binary.write_bytes(bytes(range(256)) * 4)
+    assert main(["provenance", str(binary)]) == 2
+    assert "holds no provenance record" in capsys.readouterr().err
+    damaged = tmp_path / "summary.json"
+    damaged.write_text('{"provenance": "{\\"config\\": "}')
+    assert main(["provenance", str(damaged)]) == 2
+    assert "provenance record is damaged" in capsys.readouterr().err
+    damaged.write_text('{"learner": [1, 2]}')
+    assert main(["provenance", str(damaged)]) == 2
+    assert "holds no provenance record" in capsys.readouterr().err
 
 
 @pytest.mark.workflow

@@ -35,16 +35,20 @@ def atomic_outputs(*paths: str | os.PathLike) -> Iterator[Sequence[Path]]:
     """
     finals = [Path(p) for p in paths]
     temporaries: list[Path] = []
+    moved: list[Path] = []
     try:
         temporaries = [_temporary_name(p) for p in finals]
         yield temporaries
         for temporary, final in zip(temporaries, finals, strict=True):
             temporary.replace(final)
-            temporary.parent.rmdir()
+            moved.append(final)
     except BaseException:
+        for final in moved:
+            final.unlink(missing_ok=True)
+        raise
+    finally:
         for temporary in temporaries:
             shutil.rmtree(temporary.parent, ignore_errors=True)
-        raise
 
 
 def json_text(payload: Any) -> str:

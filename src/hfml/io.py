@@ -10,7 +10,9 @@ import contextlib
 import datetime
 import glob
 import itertools
+import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -24,6 +26,8 @@ import uproot
 
 from hfml.errors import ConfigError, InputError, nearest
 from hfml.o2 import DF_PREFIX, KNOWN_BRANCHES
+
+log = logging.getLogger(__name__)
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 ROOT_MAGIC = b"root"
@@ -44,16 +48,20 @@ def resolve_inputs(patterns: Sequence[str], key: str) -> list[str]:
     An entry ending in ``.txt`` is a list of files as Grid catalogues give
     them: one path or glob pattern per line, relative ones from the list's
     folder; blank lines and lines starting with ``#`` are skipped.  ``key``
-    names the configuration key the entries come from, for errors.
+    names the configuration key the entries come from, for errors.  A file
+    reached through two spellings (relative and absolute, or by a pattern
+    and a list) is kept once, under the first.
     """
-    files: set[str] = set()
+    files: dict[str, str] = {}
     for i, pattern in enumerate(patterns):
         where = f"config key '{key}[{i}]'"
         if pattern.endswith(LIST_SUFFIX):
-            files.update(_listed(Path(os.path.expanduser(pattern)), where))
+            found = _listed(Path(os.path.expanduser(pattern)), where)
         else:
-            files.update(_matched(os.path.expanduser(pattern), where))
-    return sorted(files)
+            found = _matched(os.path.expanduser(pattern), where)
+        for path in found:
+            files.setdefault(os.path.abspath(path), path)
+    return sorted(files.values())
 
 
 def _matched(pattern: str, where: str) -> list[str]:
@@ -278,8 +286,9 @@ def non_finite(
             for df, entry in first
         )
         raise InputError(
-            f"input file {path!r}: {int(bad.sum())} candidates with NaN or infinite "
-            f"values ({'; '.join(found)}; first at {where}); expected finite "
+            f"input file {path!r}: {int(bad.sum())} of the {len(chunk)} candidates "
+            f"of a chunk have NaN or infinite values ({'; '.join(found)}; first "
+            f"at {where}); expected finite "
             "features, mass and pT. Set config key 'inputs.non_finite' to 'drop' "
             "to leave such candidates out (they are counted)"
         )
@@ -393,6 +402,7 @@ WRITE_DATE = datetime.datetime(2025, 1, 1)
 """Date stamped into files written with an ``identity``."""
 
 _UPROOT_WRITERS = ("_cascade", "_cascadetree", "_cascadentuple", "writable")
+_STAMPING = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -414,19 +424,27 @@ def _stamped(identity: str) -> Iterator[Callable[[], uuid.UUID]]:
     clock.datetime = _Stopped
     modules = [getattr(uproot.writing, name, None) for name in _UPROOT_WRITERS]
     patched = [m for m in modules if getattr(m, "datetime", None) is datetime]
+    if not patched:
+        log.warning(
+            "uproot %s no longer takes the time from the modules %s: ROOT "
+            "files will carry the time of writing, and reruns other bytes",
+            uproot.__version__,
+            ", ".join(f"uproot.writing.{name}" for name in _UPROOT_WRITERS),
+        )
     counter = itertools.count()
     namespace = uuid.uuid5(uuid.NAMESPACE_URL, "hfml")
 
     def uuids() -> uuid.UUID:
         return uuid.uuid5(namespace, f"{identity}/{next(counter)}")
 
-    for module in patched:
-        module.datetime = clock
-    try:
-        yield uuids
-    finally:
+    with _STAMPING:  # the clock is uproot's, for every thread
         for module in patched:
-            module.datetime = datetime
+            module.datetime = clock
+        try:
+            yield uuids
+        finally:
+            for module in patched:
+                module.datetime = datetime
 
 
 @contextlib.contextmanager

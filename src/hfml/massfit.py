@@ -13,6 +13,7 @@ S/√(S+B) and χ² is Pearson's over the bins with a positive expectation, with
 as many degrees of freedom as bins minus free parameters.
 """
 
+import hashlib
 import logging
 import math
 from collections.abc import Mapping
@@ -400,9 +401,14 @@ def write_root_histogram(path, name: str, counts, edges, title: str) -> None:
     )
     histogram.view().value = counts
     histogram.view().variance = counts
+    # The file's UUIDs derive from its content: the same histogram, the same
+    # bytes; another histogram, other UUIDs.
+    digest = hashlib.sha256(np.asarray(edges, np.float64).tobytes())
+    digest.update(np.asarray(counts, np.float64).tobytes())
+    content = digest.hexdigest()
     with (
         atomic_outputs(path) as (temporary,),
-        recreate_root(temporary, identity=f"hfml {name}") as out,
+        recreate_root(temporary, identity=f"hfml {name} {content}") as out,
     ):
         out[name] = histogram
 

@@ -160,10 +160,13 @@ def _from_onnx(path: Path) -> str | None:
 
 def _from_lightgbm(path: Path) -> str | None:
     prefix = f"[{KEY}: "
-    with open(path) as stream:
-        for line in stream:
-            if line.startswith(prefix):
-                return line.rstrip("\n")[len(prefix) : -1]
+    try:
+        with open(path) as stream:
+            for line in stream:
+                if line.startswith(prefix):
+                    return line.rstrip("\n")[len(prefix) : -1]
+    except UnicodeDecodeError:  # a binary file (ROOT, parquet): no record
+        pass
     return None
 
 
@@ -176,8 +179,12 @@ def _from_json(path: Path) -> str | dict | None:
         return None
     if "provenance" in payload:  # hfml's own JSON outputs
         return payload["provenance"]
-    attributes = payload.get("learner", {}).get("attributes", {})  # XGBoost model
-    return attributes.get(KEY)
+    learner = payload.get("learner")  # an XGBoost model
+    attributes = learner.get("attributes") if isinstance(learner, dict) else None
+    return attributes.get(KEY) if isinstance(attributes, dict) else None
+
+
+_PARTS = ("config", "inputs", "software")
 
 
 def read(path: str | Path) -> dict:
@@ -196,7 +203,17 @@ def read(path: str | Path) -> dict:
             f"{str(path)!r} holds no provenance record; hfml writes one into "
             "models (model.json, model.txt), ONNX files and summary.json"
         )
-    return json.loads(found) if isinstance(found, str) else found
+    try:
+        record = json.loads(found) if isinstance(found, str) else found
+    except json.JSONDecodeError as err:
+        raise InputError(
+            f"{str(path)!r}: its provenance record is damaged: {err}"
+        ) from err
+    if not isinstance(record, dict) or not set(_PARTS) <= set(record):
+        raise InputError(
+            f"{str(path)!r}: its provenance record lacks config, inputs or software"
+        )
+    return record
 
 
 def describe(provenance: Mapping) -> str:

@@ -285,6 +285,14 @@ def sum_counts(paths: Sequence[str], config: Mapping) -> dict:
     inputs = []
     for path in paths:
         counts = json.loads(Path(path).read_text())
+        missing = sorted(
+            {"source", "files", "inputs", "classes", *_TOTALS} - set(counts)
+        )
+        if missing:
+            raise InputError(
+                f"skim counts {path!r} lack {', '.join(missing)}: they come from an "
+                "older hfml; rerun the skim (snakemake --forcerun skim_data skim_mc)"
+            )
         source = total[counts["source"]]
         source["files"] += len(counts["files"])
         inputs.extend(counts["inputs"])

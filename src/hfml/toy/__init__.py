@@ -9,6 +9,7 @@ from hfml.config import pt_bin_labels
 from hfml.files import atomic_outputs
 from hfml.io import write_o2_file
 from hfml.o2 import DEFAULT_TREE, LITE_BRANCHES, McFlag, McOrigin
+from hfml.provenance import config_hash
 from hfml.toy.generate import SOURCES, ToyFile, generate_file
 
 __all__ = ["SOURCES", "ToyFile", "generate_file", "truth_summary", "write_toy_file"]
@@ -32,7 +33,7 @@ def write_toy_file(
             DEFAULT_TREE,
             LITE_BRANCHES,
             metadata,
-            identity=metadata,
+            identity=f"{metadata} settings={config_hash(toy)}",
         )
         content.truth.to_parquet(truth, index=False)
         content.generated.to_parquet(gen, index=False)
