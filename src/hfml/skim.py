@@ -201,9 +201,9 @@ def _skim_chunk(
 ) -> None:
     """Count and write one chunk's candidates by class and pT bin.
 
-    Candidates with non-finite values (``finite`` False, when they are
-    dropped) count among the candidates before the preselection, as the
-    preselection and the BDT lose them in data as well, but pass nothing.
+    Candidates with non-finite values (``finite`` False, under the drop
+    policy) count among those before the preselection but pass nothing: the
+    apply stage drops them from the data too, so they are an inefficiency.
     """
     if classes[0]["source"] == "data":
         fraction = config["inputs"]["training_fraction"]
