@@ -402,7 +402,7 @@ WRITE_DATE = datetime.datetime(2025, 1, 1)
 """Date stamped into files written with an ``identity``."""
 
 _UPROOT_WRITERS = ("_cascade", "_cascadetree", "_cascadentuple", "writable")
-_STAMPING = threading.Lock()
+_STAMPING = threading.RLock()
 
 
 @contextlib.contextmanager
@@ -427,7 +427,7 @@ def _stamped(identity: str) -> Iterator[Callable[[], uuid.UUID]]:
     if not patched:
         log.warning(
             "uproot %s no longer takes the time from the modules %s: ROOT "
-            "files will carry the time of writing, and reruns other bytes",
+            "files will carry the time of writing, so reruns give other bytes",
             uproot.__version__,
             ", ".join(f"uproot.writing.{name}" for name in _UPROOT_WRITERS),
         )
