@@ -134,18 +134,18 @@ def test_dropped_candidates_count_before_the_preselection(
         )
     clean, dropped = counts["clean"], counts["nan"]
     assert dropped["non_finite"] == 4
-    before = {
-        name: {b: n["before_preselection"] for b, n in bins.items()}
-        for name, bins in clean["classes"].items()
-    }
-    assert before == {
-        name: {b: n["before_preselection"] for b, n in bins.items()}
-        for name, bins in dropped["classes"].items()
-    }
-    selected = [
-        sum(n["selected"] for bins in c["classes"].values() for n in bins.values())
-        for c in (clean, dropped)
-    ]
+
+    def per_bin(run, key):
+        return {
+            (name, b): n[key]
+            for name, bins in run["classes"].items()
+            for b, n in bins.items()
+        }
+
+    assert per_bin(clean, "before_preselection") == per_bin(
+        dropped, "before_preselection"
+    )
+    selected = [sum(per_bin(run, "selected").values()) for run in (clean, dropped)]
     assert selected[0] - 4 <= selected[1] <= selected[0]
 
 

@@ -211,7 +211,7 @@ def read(path: str | Path) -> dict:
         ) from err
     if not isinstance(record, dict) or not set(_PARTS) <= set(record):
         raise InputError(
-            f"{str(path)!r}: its provenance record lacks config, inputs or software"
+            f"{str(path)!r}: its provenance record lacks one of {', '.join(_PARTS)}"
         )
     return record
 
